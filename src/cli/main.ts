@@ -1,0 +1,39 @@
+/**
+ * berth's command line. Each command lives in its own file and imports its
+ * operation only when it runs, so `berth --help` loads yargs and little else.
+ */
+import { createRequire } from 'node:module';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ExitCode } from '../errors.ts';
+import { globalOptions } from './common.ts';
+import { installCommand } from './install.ts';
+import { listCommand } from './list.ts';
+import { uninstallCommand } from './uninstall.ts';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<void> {
+  await globalOptions(yargs(argv))
+    .scriptName('berth')
+    .usage('berth: system containers for systemd hosts\n\nUsage: $0 <command> [options]')
+    .command(installCommand)
+    .command(uninstallCommand)
+    .command(listCommand)
+    .demandCommand(1, 'name a command (berth --help lists them)')
+    .strict()
+    .version(version)
+    .help()
+    .alias('h', 'help')
+    .epilog('Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 unreachable, 5 integrity,\n6 conflict, 7 start failed, 8 untrusted, 9 host not ready (see README.md).')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error, y) => {
+      if (error) throw error;
+      process.stderr.write(`berth: error: ${message} (see berth --help)\n`);
+      void y;
+      process.exit(ExitCode.usage);
+    })
+    .parseAsync();
+}
+
+await main(hideBin(process.argv));
