@@ -13,6 +13,8 @@ export type UnitLine =
 export interface UnitSection {
   name: string;
   lines: UnitLine[];
+  /** Parsed from text: printed exactly as read, with no separating blank line added. */
+  verbatim?: boolean;
 }
 
 const keyRe = /^[A-Za-z0-9_-]+$/;
@@ -37,7 +39,7 @@ export class UnitFile {
       }
       const section = sectionRe.exec(trimmed);
       if (section) {
-        current = { name: section[1]!, lines: [] };
+        current = { name: section[1]!, lines: [], verbatim: true };
         unit.sections.push(current);
         continue;
       }
@@ -113,10 +115,9 @@ export class UnitFile {
   toString(): string {
     const out: string[] = this.header.map(render);
     for (const s of this.sections) {
-      if (out.length > 0 && out[out.length - 1] !== '') out.push('');
+      if (!s.verbatim && out.length > 0 && out[out.length - 1] !== '') out.push('');
       out.push(`[${s.name}]`, ...s.lines.map(render));
     }
-    while (out[out.length - 1] === '') out.pop();
     return `${out.join('\n')}\n`;
   }
 }
