@@ -31,7 +31,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
-import type { Entry, Headers } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import {
   MAX_PATH_BYTES,
@@ -82,14 +82,21 @@ export async function applyLayer(
     upstream ??= { error };
     ex.destroy(error instanceof Error ? error : new Error(String(error)));
   });
-  tar.pipe(ex);
+  // A hand-written pipe: `extract()` is a streamx Writable, which Node's pipe() is not typed for.
+  const onData = (chunk: unknown): void => {
+    if (!ex.write(chunk)) tar.pause();
+  };
+  ex.on('drain', () => tar.resume());
+  tar.on('data', onData);
+  tar.once('end', () => ex.end(undefined));
 
   const classify = (e: unknown, name?: string): unknown => {
     if (upstream) return upstream.error;
     if (isBerthError(e)) return e;
     const message = e instanceof Error ? e.message : String(e);
     if (e instanceof Error && 'syscall' in e) {
-      return new BerthError('IO_ERROR', `cannot write layer entry ${quoteName(name ?? '')}: ${message}`, {
+      const what = name === undefined ? 'layer' : `layer entry ${quoteName(name)}`;
+      return new BerthError('IO_ERROR', `cannot write ${what}: ${message}`, {
         hint: `check free space and permissions under ${root}`,
         cause: e,
       });
@@ -110,7 +117,8 @@ export async function applyLayer(
       throw classify(e);
     });
   } catch (e) {
-    tar.unpipe(ex);
+    // Stop reading (and release whatever feeds us), as pipeline() would.
+    tar.removeListener('data', onData);
     if ('destroy' in tar) tar.destroy();
     throw classify(e);
   }
@@ -123,8 +131,10 @@ interface DirMeta {
   mtime: Date | undefined;
 }
 
-/** Header fields we read that @types/tar-stream does not declare. */
-type RawHeaders = Headers & { pax?: Record<string, string> };
+/** One entry as tar-stream's extract() yields it: its header and its data. */
+interface Entry extends AsyncIterable<unknown> {
+  header: Header;
+}
 
 class LayerWriter {
   entries = 0;
@@ -143,12 +153,14 @@ class LayerWriter {
 
   async apply(entry: Entry): Promise<void> {
     const h = entry.header;
+    // Unknown typeflags reach us as null, whatever the declared type says.
+    const type: Header['type'] | null = h.type;
     if (++this.entries > MAX_LAYER_ENTRIES) throw layerInvalid(`layer has more than ${MAX_LAYER_ENTRIES} entries`);
     const rel = normaliseEntryPath(h.name);
     const [parent, base] = splitRel(rel);
 
     if (rel === '') {
-      if (h.type !== 'directory') throw unsafePath(h.name, 'it names the root directory itself');
+      if (type !== 'directory') throw unsafePath(h.name, 'it names the root directory itself');
       return; // see the module comment: the root is the caller's
     }
     if (base.startsWith(WHITEOUT)) {
@@ -156,7 +168,7 @@ class LayerWriter {
       return this.whiteout(h.name, rel, parent, base);
     }
 
-    switch (h.type) {
+    switch (type) {
       case 'file':
       case 'contiguous-file':
         return this.file(entry, rel);
@@ -172,10 +184,10 @@ class LayerWriter {
       case 'block-device':
       case 'fifo':
         await drain(entry);
-        this.options.onSkip?.(rel, `${h.type} entries are not created (containers get /dev from a tmpfs)`);
+        this.options.onSkip?.(rel, `${type} entries are not created (containers get /dev from a tmpfs)`);
         return;
       default:
-        throw layerInvalid(`layer entry ${quoteName(h.name)} has unsupported type ${String(h.type)}`);
+        throw layerInvalid(`layer entry ${quoteName(h.name)} has an unsupported type (${type ?? 'unknown'})`);
     }
   }
 
@@ -212,6 +224,7 @@ class LayerWriter {
     try {
       // Awaiting each write is the backpressure: the parser is not read further meanwhile.
       for await (const chunk of entry) {
+        if (!(chunk instanceof Uint8Array)) throw new TypeError('tar entry data is not bytes');
         await writeAll(fh, chunk);
         this.bytes += chunk.length;
       }
@@ -227,7 +240,7 @@ class LayerWriter {
     this.mark(real);
   }
 
-  private async directory(h: Headers, rel: string): Promise<void> {
+  private async directory(h: Header, rel: string): Promise<void> {
     const { abs, real } = await this.locate(rel, h.name);
     if (!(await clear(abs, true))) await mkdir(abs, { mode: 0o700 }); // final mode set in finish()
     const { uid, gid, mode, mtime } = metadata(h, 0o755);
@@ -236,7 +249,7 @@ class LayerWriter {
     this.mark(real);
   }
 
-  private async symlink(h: Headers, rel: string): Promise<void> {
+  private async symlink(h: Header, rel: string): Promise<void> {
     const target = linkTarget(h);
     const { abs, real } = await this.locate(rel, h.name);
     await clear(abs, false);
@@ -247,9 +260,9 @@ class LayerWriter {
     this.mark(real);
   }
 
-  private async hardlink(h: Headers, rel: string): Promise<void> {
+  private async hardlink(h: Header, rel: string): Promise<void> {
     const linkname = linkTarget(h);
-    const targetRel = normaliseEntryPath(linkname);
+    const targetRel = normaliseEntryPath(linkname, `${h.name} -> ${linkname}`);
     if (targetRel === '') throw layerInvalid(`hard link ${quoteName(h.name)} points at the root directory`);
     const { abs, real } = await this.locate(rel, h.name);
     const [tDir, tBase] = splitRel(targetRel);
@@ -333,7 +346,7 @@ async function lstatOrNull(p: string): Promise<Awaited<ReturnType<typeof lstat>>
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
   for (let off = 0; off < chunk.length; ) {
     const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
     off += bytesWritten;
@@ -355,7 +368,7 @@ function splitRel(rel: string): [string, string] {
   return i < 0 ? ['', rel] : [rel.slice(0, i), rel.slice(i + 1)];
 }
 
-function linkTarget(h: Headers): string {
+function linkTarget(h: Header): string {
   const target = h.linkname ?? '';
   if (target === '') throw layerInvalid(`link ${quoteName(h.name)} has an empty target`);
   if (Buffer.byteLength(target) > MAX_PATH_BYTES) {
@@ -366,17 +379,17 @@ function linkTarget(h: Headers): string {
 }
 
 /** Owner, permission bits and mtime; pax records override the ustar fields (larger ids, sub-second times). */
-function metadata(h: Headers, defaultMode: number): { uid: number; gid: number; mode: number; mtime: Date | undefined } {
-  const pax = (h as RawHeaders).pax ?? {};
-  const id = (paxValue: string | undefined, field: number | undefined, what: string): number => {
-    const v = paxValue !== undefined && /^\d{1,10}$/.test(paxValue) ? Number(paxValue) : (field ?? 0);
+function metadata(h: Header, defaultMode: number): { uid: number; gid: number; mode: number; mtime: Date | undefined } {
+  const pax = typeof h.pax === 'object' && h.pax !== null ? (h.pax as Record<string, unknown>) : {};
+  const id = (paxValue: unknown, field: number | undefined, what: string): number => {
+    const v = typeof paxValue === 'string' && /^\d{1,10}$/.test(paxValue) ? Number(paxValue) : (field ?? 0);
     if (!Number.isSafeInteger(v) || v < 0 || v > 0xfffffffe) {
       throw layerInvalid(`layer entry ${quoteName(h.name)} has an invalid ${what}`);
     }
     return v;
   };
   let mtime = h.mtime;
-  if (pax.mtime !== undefined && /^-?\d{1,15}(\.\d+)?$/.test(pax.mtime)) mtime = new Date(Number(pax.mtime) * 1000);
+  if (typeof pax.mtime === 'string' && /^-?\d{1,15}(\.\d+)?$/.test(pax.mtime)) mtime = new Date(Number(pax.mtime) * 1000);
   return {
     uid: id(pax.uid, h.uid, 'uid'),
     gid: id(pax.gid, h.gid, 'gid'),

@@ -42,17 +42,18 @@ export function layerInvalid(message: string, cause?: unknown): BerthError {
  * Leading "/" and "./" are dropped (absolute names are made relative to the
  * root, as every image tool does); "." and empty components are dropped; ".."
  * pops a component and is rejected if it would climb above the root.
+ * `shown` is what messages name (e.g. "link -> target").
  */
-export function normaliseEntryPath(name: string): string {
+export function normaliseEntryPath(name: string, shown = name): string {
   if (Buffer.byteLength(name) > MAX_PATH_BYTES) {
-    throw layerInvalid(`layer entry path longer than ${MAX_PATH_BYTES} bytes: ${quoteName(name)}`);
+    throw layerInvalid(`layer entry path longer than ${MAX_PATH_BYTES} bytes: ${quoteName(shown)}`);
   }
-  if (name.includes('\0')) throw unsafePath(name, 'contains a NUL byte');
+  if (name.includes('\0')) throw unsafePath(shown, 'contains a NUL byte');
   const out: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      if (out.length === 0) throw unsafePath(name, 'it leaves the root directory');
+      if (out.length === 0) throw unsafePath(shown, 'it leaves the root directory');
       out.pop();
       continue;
     }
