@@ -14,9 +14,9 @@ export const UNIT_DIR = '/etc/systemd/system';
 const nameRe = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 export function checkName(name: string): string {
-  if (!nameRe.test(name) || name.endsWith('.service') || /\.\d+$/.test(name)) {
+  if (!nameRe.test(name) || name.endsWith('.service')) {
     throw new BerthError('INVALID_NAME', `invalid container name ${JSON.stringify(name.slice(0, 80))}`, {
-      hint: 'use 1-63 lowercase letters, digits, . _ - starting with a letter or digit (and not ending in .N or .service)',
+      hint: 'use 1-63 lowercase letters, digits, . _ - starting with a letter or digit (and not ending in .service)',
     });
   }
   return name;

@@ -55,6 +55,11 @@ export async function install(ctx: OpContext, options: InstallOptions): Promise<
   const { paths, report } = ctx;
   const unit = paths.unitName(name);
 
+  // NAME.0 and NAME.1 are NAME's slots: a name that is another container's slot would collide.
+  const slotOf = /^(.+)\.[01]$/.exec(name)?.[1];
+  if (slotOf !== undefined && (await exists(paths.current(slotOf)))) {
+    throw new BerthError('ALREADY_INSTALLED', `name ${name} is taken by a slot of installed container ${slotOf}`, { hint: 'choose another --name' });
+  }
   if ((await exists(paths.current(name))) || (await exists(paths.slot(name, 0))) || (await exists(paths.slot(name, 1)))) {
     throw new BerthError('ALREADY_INSTALLED', `container ${name} is already installed`, {
       hint: `uninstall it first (berth uninstall ${name}) or choose another --name`,

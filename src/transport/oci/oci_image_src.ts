@@ -1,5 +1,4 @@
 /** Reading an image from an OCI image layout directory (image-spec image-layout.md). */
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,7 +31,7 @@ export class OciImageSource implements ImageSource {
     const handle = await fs.open(file, 'r').catch((e: unknown) => {
       throw this.missing(descriptor.digest, e);
     });
-    return createReadStream('', { fd: handle.fd, autoClose: true });
+    return handle.createReadStream();
   }
 
   async close(): Promise<void> {}
