@@ -77,7 +77,8 @@ async function main(): Promise<number> {
     await host?.stop();
     await registry?.stop();
     await fs.rm(work, { recursive: true, force: true });
-    console.log(indent('test host stopped, registry stopped, temp files removed'));
+    await host?.assertClean();
+    console.log(indent('test host and registry stopped; no process, mount, cgroup or temp file left'));
   }
 }
 
