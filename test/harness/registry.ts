@@ -1,0 +1,230 @@
+/**
+ * TestRegistry: Debian's docker-registry (distribution 2.8) on 127.0.0.1:<random free port>,
+ * with its storage in a fresh temp dir, for tests that push and pull images over HTTP.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { withTimeout } from './util.ts';
+
+const REGISTRY_BIN = '/usr/bin/docker-registry';
+const READY_TIMEOUT_MS = 10_000;
+const PORT_ATTEMPTS = 5;
+
+/** A port on 127.0.0.1 that nothing listens on (for "registry is down" tests). */
+export async function unusedPort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => {
+        if (addr && typeof addr === 'object') resolve(addr.port);
+        else reject(new Error('unusedPort: no address'));
+      });
+    });
+  });
+}
+
+/** True if `pid` owns a listening TCP socket on 127.0.0.1:port (rules out someone else's server). */
+function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  let tcp: string;
+  try {
+    tcp = fs.readFileSync('/proc/net/tcp', 'utf8');
+  } catch {
+    return false;
+  }
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of tcp.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === local && f[3] === '0A') inodes.add(`socket:[${f[9]}]`); // 0A = LISTEN
+  }
+  if (inodes.size === 0) return false;
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (inodes.has(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))) return true;
+      } catch {
+        /* fd closed meanwhile */
+      }
+    }
+  } catch {
+    /* process gone */
+  }
+  return false;
+}
+
+function configYaml(storage: string, port: number): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${storage}`,
+    '  delete:',
+    '    enabled: true',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    'health:',
+    '  storagedriver:',
+    '    enabled: false',
+    '',
+  ].join('\n');
+}
+
+/** Registries not stopped yet: killed by the process 'exit' handler. */
+const live = new Set<TestRegistry>();
+let exitHandlerInstalled = false;
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const r of live) r.emergencyStopSync();
+  });
+}
+
+class PortTaken extends Error {}
+
+export class TestRegistry {
+  /** "127.0.0.1:PORT" */
+  readonly host: string;
+  /** "http://127.0.0.1:PORT" */
+  readonly url: string;
+  /** temp dir: config.yml, registry.log, data/ (the storage) */
+  readonly dir: string;
+
+  #child: ChildProcess;
+  #exited: Promise<void>;
+  #done = false;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(dir: string, port: number, child: ChildProcess) {
+    this.dir = dir;
+    this.host = `127.0.0.1:${port}`;
+    this.url = `http://${this.host}`;
+    this.#child = child;
+    this.#exited = new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#done = true;
+        resolve();
+      };
+      child.once('exit', done);
+      child.once('error', done);
+    });
+  }
+
+  static async start(): Promise<TestRegistry> {
+    installExitHandler();
+    let last: unknown;
+    for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+      const port = await unusedPort();
+      const reg = await TestRegistry.#spawn(port);
+      try {
+        await reg.#waitReady(port);
+        return reg;
+      } catch (e) {
+        await reg.stop();
+        last = e;
+        if (!(e instanceof PortTaken)) throw e;
+      }
+    }
+    throw new Error(`TestRegistry: no free port after ${PORT_ATTEMPTS} attempts: ${String(last)}`);
+  }
+
+  static async #spawn(port: number): Promise<TestRegistry> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-reg-'));
+    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port));
+    // REGISTRY_* variables would override the config file
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+    const logFd = fs.openSync(path.join(dir, 'registry.log'), 'a');
+    let child: ChildProcess;
+    try {
+      // setpriv --pdeathsig: the kernel kills the registry if this process dies (even by
+      // SIGKILL); the 'exit' handler covers a normal exit.
+      child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', REGISTRY_BIN, 'serve', path.join(dir, 'config.yml')], {
+        env,
+        stdio: ['ignore', logFd, logFd],
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    child.unref(); // a forgotten stop() must not keep the test process alive
+    const reg = new TestRegistry(dir, port, child);
+    live.add(reg);
+    return reg;
+  }
+
+  async #log(): Promise<string> {
+    try {
+      return (await readFile(path.join(this.dir, 'registry.log'), 'utf8')).trim();
+    } catch {
+      return '';
+    }
+  }
+
+  async #waitReady(port: number): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let lastErr = '';
+    for (;;) {
+      if (this.#done) {
+        const log = await this.#log();
+        if (/address already in use/i.test(log)) throw new PortTaken(`port ${port} taken`);
+        throw new Error(`TestRegistry: docker-registry exited at start (code ${this.#child.exitCode}):\n${log}`);
+      }
+      let status = 0;
+      try {
+        const res = await fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(1_000) });
+        await res.arrayBuffer();
+        status = res.status;
+      } catch (e) {
+        lastErr = String(e); // ECONNREFUSED until it listens
+      }
+      if (status !== 0) {
+        // the answer must come from our process, not from another server that took the port
+        if (this.#child.pid === undefined || !listensOn(this.#child.pid, port)) throw new PortTaken(`port ${port} taken`);
+        if (status === 200) return;
+        lastErr = `GET /v2/ -> ${status}`;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`TestRegistry: not ready after ${READY_TIMEOUT_MS} ms (${lastErr}):\n${await this.#log()}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Kill the registry, wait for it to exit, remove the temp dir. Safe to call twice. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (!this.#done) {
+        this.#child.kill('SIGTERM');
+        await withTimeout(this.#exited, 3_000);
+        if (!this.#done) {
+          this.#child.kill('SIGKILL');
+          await this.#exited;
+        }
+      }
+      live.delete(this);
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    })();
+    return this.#stopping;
+  }
+
+  /** Synchronous best-effort cleanup, for the process 'exit' handler. */
+  emergencyStopSync(): void {
+    live.delete(this);
+    if (!this.#done) this.#child.kill('SIGKILL');
+    spawnSync('rm', ['-rf', '--one-file-system', '--', this.dir]);
+  }
+}
