@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'LAYER_INVALID'
   | 'UNSAFE_PATH'
   | 'ALREADY_INSTALLED'
+  | 'LOCKED'
   | 'START_FAILED'
   | 'STOP_FAILED'
   | 'SYSTEMD_ERROR'
@@ -54,6 +55,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   LAYER_INVALID: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
   ALREADY_INSTALLED: ExitCode.conflict,
+  LOCKED: ExitCode.conflict,
   START_FAILED: ExitCode.startFailed,
   STOP_FAILED: ExitCode.startFailed,
   SYSTEMD_ERROR: ExitCode.startFailed,

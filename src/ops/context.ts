@@ -10,10 +10,26 @@ export interface Reporter {
 export interface OpContext {
   paths: Paths;
   report: Reporter;
+  /** How long to wait for the state lock; undefined waits forever. */
+  lockTimeoutMs?: number;
 }
 
 export const silentReporter: Reporter = { step() {}, warn() {} };
 
-export function defaultContext(root: string | undefined, report: Reporter): OpContext {
-  return { paths: new Paths(root), report };
+export function defaultContext(root: string | undefined, report: Reporter, lockTimeoutMs?: number): OpContext {
+  return { paths: new Paths(root), report, ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }) };
+}
+
+/** Run a state change under berth's one lock, telling the user when it has to wait. */
+export async function locked<T>(ctx: OpContext, what: string, fn: () => Promise<T>): Promise<T> {
+  const { withLock } = await import('../deploy/lock.ts');
+  return withLock(
+    ctx.paths.root,
+    what,
+    {
+      ...(ctx.lockTimeoutMs === undefined ? {} : { timeoutMs: ctx.lockTimeoutMs }),
+      onWait: (owner) => ctx.report.warn(`waiting for the lock held by pid ${owner?.pid ?? '?'} (${owner?.what ?? 'unknown'})`),
+    },
+    fn,
+  );
 }

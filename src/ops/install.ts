@@ -20,7 +20,7 @@ import { unpackImage } from '../store/unpack.ts';
 import { journalTail } from '../systemd/journal.ts';
 import { withSystemd } from '../systemd/session.ts';
 import { openImageSource } from '../transport/index.ts';
-import type { OpContext } from './context.ts';
+import { locked, type OpContext } from './context.ts';
 import { requireRoot } from './require-root.ts';
 import { removeUnit } from './unit-steps.ts';
 
@@ -52,6 +52,10 @@ export async function install(ctx: OpContext, options: InstallOptions): Promise<
   requireRoot('install');
   const ref = parseImageReference(options.image);
   const name = checkName(options.name ?? defaultName(ref));
+  return locked(ctx, `install ${name}`, () => installLocked(ctx, options, ref, name));
+}
+
+async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
   const { paths, report } = ctx;
   const unit = paths.unitName(name);
 

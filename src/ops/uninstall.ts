@@ -7,7 +7,7 @@ import { checkName } from '../deploy/paths.ts';
 import { exists } from '../deploy/fsutil.ts';
 import { readInfo } from '../deploy/info.ts';
 import { withSystemd } from '../systemd/session.ts';
-import type { OpContext } from './context.ts';
+import { locked, type OpContext } from './context.ts';
 import { requireRoot } from './require-root.ts';
 import { removeUnit } from './unit-steps.ts';
 
@@ -20,6 +20,10 @@ export interface UninstallResult {
 export async function uninstall(ctx: OpContext, name: string): Promise<UninstallResult> {
   requireRoot('uninstall');
   checkName(name);
+  return locked(ctx, `uninstall ${name}`, () => uninstallLocked(ctx, name));
+}
+
+async function uninstallLocked(ctx: OpContext, name: string): Promise<UninstallResult> {
   const { paths, report } = ctx;
   const slots = [paths.slot(name, 0), paths.slot(name, 1)];
   const present = await Promise.all([paths.current(name), ...slots].map(exists));
