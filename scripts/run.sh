@@ -15,6 +15,11 @@ else
   echo "berth: not root: skipping host packages; the end-to-end tests and the demo need root" >&2
 fi
 
+# Compile (this also type-checks): bin/berth.js runs dist/ when it is there,
+# so tests and the demo exercise what a package ships, with a fast start.
+rm -rf dist
+npx tsc -p tsconfig.build.json
+
 case "${1:-}" in
   test)
     shift
