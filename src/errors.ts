@@ -39,6 +39,11 @@ export type ErrorCode =
   | 'NO_RUNTIME'
   | 'NOT_ROOT'
   | 'NO_SYSTEM_BUS'
+  | 'UNTRUSTED'
+  | 'POLICY_INVALID'
+  | 'NO_POLICY'
+  | 'KEY_INVALID'
+  | 'CONFIG_INVALID'
   | 'IO_ERROR'
   | 'INTERNAL';
 
@@ -62,6 +67,11 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   NO_RUNTIME: ExitCode.host,
   NOT_ROOT: ExitCode.host,
   NO_SYSTEM_BUS: ExitCode.host,
+  UNTRUSTED: ExitCode.untrusted,
+  POLICY_INVALID: ExitCode.untrusted, // fails closed: nothing is accepted under a broken policy
+  NO_POLICY: ExitCode.untrusted,
+  KEY_INVALID: ExitCode.usage,
+  CONFIG_INVALID: ExitCode.usage,
   IO_ERROR: ExitCode.failure,
   INTERNAL: ExitCode.failure,
 };
