@@ -5,6 +5,7 @@
  */
 import { BerthError } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
+import { substituteJson } from './json-template.ts';
 import { readBuiltinTemplate } from './templates.ts';
 
 /** The subset of the OCI runtime spec berth reads or writes; other fields pass through. */
@@ -90,4 +91,72 @@ export function validateConfig(spec: RuntimeSpec, what: string): RuntimeSpec {
   }
   if (spec.process.args.some((a) => a.includes('\0'))) throw fail('process.args contains a NUL byte', 'fix the command');
   return spec;
+}
+
+export interface ConfigInput {
+  name: string;
+  image: ImageConfig;
+  /** /exports/config.json (used as is) and /exports/config.json.template (substituted). */
+  configJson?: string;
+  configTemplate?: string;
+  values: Readonly<Record<string, string>>;
+}
+
+export interface RenderedConfig {
+  spec: RuntimeSpec;
+  source: 'config.json' | 'config.json.template' | 'default';
+  /** Variables the template inserted as JSON (outside strings); see json-template.ts. */
+  rawVariables: string[];
+  warnings: string[];
+}
+
+/**
+ * config.json of a system container: the image's /exports/config.json, else
+ * its config.json.template, else berth's default; validated in every case,
+ * and put into the service's cgroup unless the image chose a cgroup itself.
+ */
+export async function renderConfig(input: ConfigInput): Promise<RenderedConfig> {
+  const warnings: string[] = [];
+  let text: string;
+  let source: RenderedConfig['source'];
+  let rawVariables: string[] = [];
+  if (input.configJson !== undefined) {
+    source = 'config.json';
+    text = input.configJson;
+    if (input.configTemplate !== undefined) warnings.push('the image has both /exports/config.json and config.json.template; config.json is used, as atomic did');
+  } else if (input.configTemplate !== undefined) {
+    source = 'config.json.template';
+    const result = substituteJson(input.configTemplate, input.values, '/exports/config.json.template');
+    text = result.text;
+    rawVariables = result.rawVariables;
+  } else {
+    return { spec: await renderDefaultConfig({ name: input.name, image: input.image }), source: 'default', rawVariables, warnings };
+  }
+  const what = `/exports/${source}`;
+  let spec: RuntimeSpec;
+  try {
+    spec = JSON.parse(text) as RuntimeSpec;
+  } catch (e) {
+    throw new BerthError('USAGE', `${what}${source === 'config.json.template' ? ' (rendered)' : ''} is not JSON: ${(e as Error).message}`, {
+      hint: source === 'config.json.template' ? 'check the values inserted as JSON (outside strings) in the template' : 'the image ships a broken config.json',
+    });
+  }
+  validateConfig(spec, what);
+  if (spec.linux === undefined || spec.linux === null) spec.linux = {};
+  if (typeof spec.linux !== 'object' || Array.isArray(spec.linux)) throw new BerthError('USAGE', `${what}: "linux" must be an object`, { hint: 'see the OCI runtime spec' });
+  const cgroup = serviceCgroupPath(input.name);
+  if (spec.linux.cgroupsPath === undefined) spec.linux.cgroupsPath = cgroup;
+  else if (spec.linux.cgroupsPath !== cgroup) warnings.push(`${what} sets linux.cgroupsPath ${JSON.stringify(spec.linux.cgroupsPath)}: the container runs outside its service's cgroup, so systemd does not track its processes`);
+  return { spec, source, rawVariables, warnings };
+}
+
+/** Sources of the bind mounts of a spec (absolute host paths). */
+export function bindMountSources(spec: RuntimeSpec): string[] {
+  const out: string[] = [];
+  for (const m of Array.isArray(spec.mounts) ? spec.mounts : []) {
+    if (typeof m !== 'object' || m === null || typeof m.source !== 'string' || !m.source.startsWith('/')) continue;
+    const options = Array.isArray(m.options) ? m.options : [];
+    if (m.type === 'bind' || options.includes('bind') || options.includes('rbind')) out.push(m.source);
+  }
+  return out;
 }

@@ -91,7 +91,8 @@ export class UnitFile {
   /** Append an entry (repeated keys are kept). */
   add(section: string, key: string, value: string): this {
     checkEntry(key, value);
-    this.ensureSection(section).lines.push({ kind: 'entry', key, value });
+    const s = this.ensureSection(section);
+    s.lines.splice(appendIndex(s), 0, { kind: 'entry', key, value });
     return this;
   }
 
@@ -101,9 +102,31 @@ export class UnitFile {
     const s = this.ensureSection(section);
     const first = s.lines.findIndex((l) => l.kind === 'entry' && l.key === key);
     s.lines = s.lines.filter((l, i) => i === first || !(l.kind === 'entry' && l.key === key));
-    if (first < 0) s.lines.push({ kind: 'entry', key, value });
+    if (first < 0) s.lines.splice(appendIndex(s), 0, { kind: 'entry', key, value });
     else s.lines[first] = { kind: 'entry', key, value };
     return this;
+  }
+
+  /** Insert an entry before the first entry of `key` (its list then starts with it), or append it. */
+  insertFirst(section: string, key: string, value: string): this {
+    checkEntry(key, value);
+    const s = this.ensureSection(section);
+    const first = s.lines.findIndex((l) => l.kind === 'entry' && l.key === key);
+    s.lines.splice(first < 0 ? appendIndex(s) : first, 0, { kind: 'entry', key, value });
+    return this;
+  }
+
+  /** Replace the entries of `key` whose value matches with a comment line (saying why). */
+  dropEntries(section: string, key: string, match: (value: string) => boolean, comment: string): number {
+    const s = this.section(section);
+    let n = 0;
+    if (!s) return n;
+    s.lines = s.lines.map((l) => {
+      if (l.kind !== 'entry' || l.key !== key || !match(l.value)) return l;
+      n++;
+      return { kind: 'comment', text: `# ${comment.replace(/[\r\n]+/g, ' ')}` };
+    });
+    return n;
   }
 
   remove(section: string, key: string): this {
@@ -120,6 +143,17 @@ export class UnitFile {
     }
     return `${out.join('\n')}\n`;
   }
+}
+
+/** Where a new entry goes: after the section's last non-blank line, so blank lines stay between sections. */
+function appendIndex(s: UnitSection): number {
+  let i = s.lines.length;
+  while (i > 0) {
+    const l = s.lines[i - 1]!;
+    if (l.kind === 'entry' || l.text.trim() !== '') break;
+    i--;
+  }
+  return i;
 }
 
 function render(line: UnitLine): string {

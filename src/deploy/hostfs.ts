@@ -1,0 +1,345 @@
+/**
+ * Files an image installs on the host: /exports/hostfs/** copied onto the
+ * host root, as atomic did, in two steps kept apart:
+ *  - planHostFiles() is pure: destinations after manifest.json renameFiles
+ *    (values substituted; a rename applies to a path prefix, so a renamed
+ *    directory moves its content), content of installedFilesTemplate files
+ *    substituted, every path checked, sha256 computed.
+ *  - applyHostFiles() writes the plan below a host root: it never writes
+ *    through a symlink on the host side, never overwrites an existing file
+ *    (reported as kept), records what it created (files with their sha256,
+ *    and directories), and undoes everything if a step fails.
+ * removeHostFiles() deletes a recorded file only if its content is still
+ * the recorded one, then the directories berth created if they are empty.
+ *
+ * Differences from atomic, on purpose: files are always copied (atomic's
+ * useLinks hard-linked files under /usr to the checkout, which ties host
+ * files to a deployment slot); setuid/setgid/sticky bits are dropped; files
+ * are owned by root, not by the image's numeric owner; an installedFilesTemplate
+ * entry matches a file by its hostfs path or by its renamed path (atomic
+ * matched only the renamed one, which templates could not know in advance);
+ * paths under systemd's and tmpfiles.d's directories are refused, since
+ * berth renders and checks the unit and tmpfiles itself and a drop-in from
+ * hostfs would bypass those checks.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, lstat, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, errnoCode } from '../errors.ts';
+import type { HostfsEntry } from '../render/exports.ts';
+import { substituteLines } from '../render/template.ts';
+
+/** Host paths (and everything below) that hostfs may not write. */
+export const PROTECTED_HOST_PATHS = [
+  '/etc/systemd', '/run/systemd', '/usr/lib/systemd', '/lib/systemd', '/usr/local/lib/systemd',
+  '/etc/tmpfiles.d', '/run/tmpfiles.d', '/usr/lib/tmpfiles.d', '/lib/tmpfiles.d', '/usr/local/lib/tmpfiles.d',
+  '/proc', '/sys', '/dev',
+];
+
+export type PlannedHostFile =
+  | { type: 'dir'; path: string; source: string; mode: number }
+  | { type: 'file'; path: string; source: string; mode: number; content: Buffer; templated: boolean; sha256: string }
+  | { type: 'symlink'; path: string; source: string; target: string; sha256: string };
+
+export interface HostfsPlanInput {
+  entries: readonly HostfsEntry[];
+  renameFiles?: Readonly<Record<string, string>>;
+  installedFilesTemplate?: readonly string[];
+  values: Readonly<Record<string, string>>;
+}
+
+export interface HostfsPlan {
+  plan: PlannedHostFile[];
+  warnings: string[];
+}
+
+/** What was installed, for info.json and removeHostFiles(). */
+export interface HostFileRecord {
+  path: string;
+  type: 'file' | 'symlink';
+  /** sha256 (hex) of the content, or of the link target. */
+  sha256: string;
+}
+
+export interface InstalledHostFiles {
+  files: HostFileRecord[];
+  /** Directories berth created, parents first. */
+  dirs: string[];
+}
+
+export interface ApplyResult extends InstalledHostFiles {
+  /** Planned files that already existed on the host and were left as they are. */
+  kept: string[];
+}
+
+export interface RemoveResult {
+  removed: string[];
+  /** Files left in place because they were changed (or replaced) since berth installed them. */
+  kept: string[];
+  /** Recorded files that were already gone. */
+  missing: string[];
+}
+
+export interface HostRootOptions {
+  /** Where "/" is; tests use a temporary directory. Default "/". */
+  hostRoot?: string;
+}
+
+function unsafe(what: string, why: string): BerthError {
+  return new BerthError('UNSAFE_PATH', `${what}: ${why}`, { hint: 'the image is malformed or hostile, or a value (--set) makes a bad path' });
+}
+
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A clean absolute host path ("/a/b"), or an error naming `what`. */
+export function checkHostPath(p: string, what: string): string {
+  if (!p.startsWith('/')) throw unsafe(what, `${JSON.stringify(p.slice(0, 200))} is not an absolute path`);
+  if (/[\x00-\x1f\x7f]/.test(p)) throw unsafe(what, `${JSON.stringify(p.slice(0, 200))} contains a control character`);
+  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw unsafe(what, `${JSON.stringify(p.slice(0, 200))} contains ".."`);
+  if (parts.length === 0) throw unsafe(what, 'it names the root directory');
+  const clean = `/${parts.join('/')}`;
+  const protectedBy = PROTECTED_HOST_PATHS.find((q) => clean === q || clean.startsWith(`${q}/`));
+  if (protectedBy !== undefined) throw unsafe(what, `${clean} is below ${protectedBy}, which image files may not change`);
+  return clean;
+}
+
+/** atomic's rename: every prefix of the path is looked up in turn, so renaming a directory moves its content. */
+function renamePath(p: string, renames: ReadonlyMap<string, string>, used: Set<string>): string {
+  let out = '';
+  for (const part of p.split('/').slice(1)) {
+    out = `${out}/${part}`;
+    const renamed = renames.get(out);
+    if (renamed !== undefined) {
+      used.add(out);
+      out = renamed;
+    }
+  }
+  return out;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function planHostFiles(input: HostfsPlanInput): HostfsPlan {
+  const warnings: string[] = [];
+  const renames = new Map<string, string>();
+  for (const [key, value] of Object.entries(input.renameFiles ?? {})) {
+    const what = `manifest.json renameFiles[${JSON.stringify(key)}]`;
+    const from = checkHostPath(key, what);
+    renames.set(from, checkHostPath(substituteLines(value, input.values, what, 'error'), what));
+  }
+  const templates = new Set((input.installedFilesTemplate ?? []).map((p) => checkHostPath(p, 'manifest.json installedFilesTemplate')));
+  const usedRenames = new Set<string>();
+  const usedTemplates = new Set<string>();
+  const byDest = new Map<string, PlannedHostFile>();
+
+  for (const entry of input.entries) {
+    const source = checkHostPath(entry.path, `/exports/hostfs${entry.path}`);
+    const dest = checkHostPath(renamePath(source, renames, usedRenames), `/exports/hostfs${entry.path} renamed`);
+    const other = byDest.get(dest);
+    if (other !== undefined && !(other.type === 'dir' && entry.type === 'dir')) {
+      throw unsafe(`/exports/hostfs${entry.path}`, `it goes to ${dest}, like /exports/hostfs${other.source}`);
+    }
+    let planned: PlannedHostFile;
+    if (entry.type === 'dir') {
+      planned = { type: 'dir', path: dest, source, mode: entry.mode & 0o777 };
+    } else if (entry.type === 'symlink') {
+      planned = { type: 'symlink', path: dest, source, target: entry.target, sha256: sha256Hex(entry.target) };
+    } else {
+      const templated = templates.has(source) || templates.has(dest);
+      if (templated) usedTemplates.add(templates.has(source) ? source : dest);
+      let content = entry.content;
+      if (templated) {
+        const what = `/exports/hostfs${source}`;
+        let text: string;
+        try {
+          text = utf8.decode(content);
+        } catch {
+          throw new BerthError('USAGE', `${what} is listed in installedFilesTemplate but is not UTF-8 text`, { hint: 'only text files can be templates' });
+        }
+        content = Buffer.from(substituteLines(text, input.values, what, 'keep'), 'utf8');
+      }
+      if ((entry.mode & 0o7000) !== 0) warnings.push(`${dest}: setuid/setgid/sticky bits of the image's file are not installed`);
+      planned = { type: 'file', path: dest, source, mode: entry.mode & 0o777, content, templated, sha256: sha256Hex(content) };
+    }
+    byDest.set(dest, planned);
+  }
+  for (const key of renames.keys()) if (!usedRenames.has(key)) warnings.push(`manifest.json renameFiles: ${key} is not in /exports/hostfs`);
+  for (const t of templates) if (!usedTemplates.has(t)) warnings.push(`manifest.json installedFilesTemplate: ${t} is not a file in /exports/hostfs`);
+  const plan = [...byDest.values()].sort((a, b) => comparePaths(a.path, b.path));
+  return { plan, warnings };
+}
+
+/** Component-wise order: parents before children. */
+function comparePaths(a: string, b: string): number {
+  const as = a.split('/');
+  const bs = b.split('/');
+  for (let i = 0; i < Math.min(as.length, bs.length); i++) {
+    if (as[i] !== bs[i]) return as[i]! < bs[i]! ? -1 : 1;
+  }
+  return as.length - bs.length;
+}
+
+function hostJoin(root: string, p: string): string {
+  return path.join(root, ...p.split('/').filter((c) => c !== ''));
+}
+
+async function lstatOrUndefined(p: string) {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Make sure every directory above `p` exists and is a real directory (not a
+ * symlink), creating missing ones (recorded in `created`).
+ */
+async function ensureParents(root: string, p: string, created: string[]): Promise<void> {
+  const parts = p.split('/').filter((c) => c !== '');
+  let current = '';
+  for (const part of parts.slice(0, -1)) {
+    current = `${current}/${part}`;
+    await ensureDir(root, current, 0o755, created);
+  }
+}
+
+async function ensureDir(root: string, p: string, mode: number, created: string[]): Promise<void> {
+  const full = hostJoin(root, p);
+  const st = await lstatOrUndefined(full);
+  if (st === undefined) {
+    await mkdir(full, { mode });
+    await chmod(full, mode); // not subject to the umask
+    created.push(p);
+    return;
+  }
+  if (st.isSymbolicLink()) throw unsafe(p, 'it is a symbolic link on the host; berth does not write through symlinks (use the real path in the image)');
+  if (!st.isDirectory()) throw unsafe(p, 'it exists on the host and is not a directory');
+}
+
+/** Install the plan below `hostRoot`; on failure nothing of it is left. */
+export async function applyHostFiles(plan: readonly PlannedHostFile[], options: HostRootOptions = {}): Promise<ApplyResult> {
+  const root = options.hostRoot ?? '/';
+  const result: ApplyResult = { files: [], dirs: [], kept: [] };
+  try {
+    for (const item of plan) {
+      checkHostPath(item.path, 'planned host file');
+      await ensureParents(root, item.path, result.dirs);
+      const full = hostJoin(root, item.path);
+      if (item.type === 'dir') {
+        await ensureDir(root, item.path, item.mode, result.dirs);
+      } else if (item.type === 'symlink') {
+        try {
+          await symlink(item.target, full);
+        } catch (e) {
+          if (errnoCode(e) !== 'EEXIST') throw e;
+          result.kept.push(item.path);
+          continue;
+        }
+        result.files.push({ path: item.path, type: 'symlink', sha256: item.sha256 });
+      } else {
+        // O_EXCL|O_NOFOLLOW: an existing file, or a symlink planted in its place, is never opened.
+        let fh;
+        try {
+          fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, item.mode);
+        } catch (e) {
+          if (errnoCode(e) !== 'EEXIST') throw e;
+          result.kept.push(item.path);
+          continue;
+        }
+        result.files.push({ path: item.path, type: 'file', sha256: item.sha256 });
+        try {
+          await fh.writeFile(item.content);
+          await fh.chmod(item.mode);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      }
+    }
+  } catch (e) {
+    await undo(root, result);
+    throw e;
+  }
+  return result;
+}
+
+async function undo(root: string, installed: InstalledHostFiles): Promise<void> {
+  for (const f of [...installed.files].reverse()) await unlink(hostJoin(root, f.path)).catch(() => undefined);
+  for (const d of [...installed.dirs].reverse()) await rmdir(hostJoin(root, d)).catch(() => undefined);
+}
+
+/** Is every directory above `p` a real directory (no symlink, none missing)? */
+async function parentsAreDirs(root: string, p: string): Promise<boolean> {
+  const parts = p.split('/').filter((c) => c !== '');
+  let current = root;
+  for (const part of parts.slice(0, -1)) {
+    current = path.join(current, part);
+    const st = await lstatOrUndefined(current);
+    if (st === undefined || !st.isDirectory()) return false;
+  }
+  return true;
+}
+
+async function fileSha256(full: string): Promise<string | undefined> {
+  let fh;
+  try {
+    fh = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    if (errnoCode(e) === 'ELOOP' || errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return undefined;
+    const hash = createHash('sha256');
+    for await (const chunk of fh.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Remove what applyHostFiles() installed, keeping files changed since. */
+export async function removeHostFiles(installed: InstalledHostFiles, options: HostRootOptions = {}): Promise<RemoveResult> {
+  const root = options.hostRoot ?? '/';
+  const result: RemoveResult = { removed: [], kept: [], missing: [] };
+  for (const f of [...installed.files].reverse()) {
+    const p = checkHostPath(f.path, 'recorded host file');
+    const full = hostJoin(root, p);
+    if (!(await parentsAreDirs(root, p))) {
+      // A parent replaced by a symlink (or removed): never follow it to delete something else.
+      if ((await lstatOrUndefined(full)) === undefined) result.missing.push(p);
+      else result.kept.push(p);
+      continue;
+    }
+    const st = await lstatOrUndefined(full);
+    if (st === undefined) {
+      result.missing.push(p);
+      continue;
+    }
+    let same = false;
+    if (f.type === 'symlink') same = st.isSymbolicLink() && sha256Hex(await readlink(full)) === f.sha256;
+    else same = st.isFile() && (await fileSha256(full)) === f.sha256;
+    if (!same) {
+      result.kept.push(p);
+      continue;
+    }
+    await unlink(full);
+    result.removed.push(p);
+  }
+  const dirs = installed.dirs.map((d) => checkHostPath(d, 'recorded host directory')).sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const d of dirs) {
+    try {
+      await rmdir(hostJoin(root, d));
+    } catch (e) {
+      // Not empty (someone put files there, or a kept file), already gone, or no longer a directory: leave it.
+      if (!['ENOTEMPTY', 'EEXIST', 'ENOENT', 'ENOTDIR'].includes(errnoCode(e) ?? '')) throw e;
+    }
+  }
+  return result;
+}

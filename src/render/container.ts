@@ -1,0 +1,156 @@
+/**
+ * Everything berth renders for one system container, from an image's
+ * exports and the install options: template values, config.json, the unit,
+ * the tmpfiles.d file and the plan of host files. Pure apart from reading
+ * the built-in templates and checking which bind-mount sources exist on the
+ * host; nothing is written.
+ *
+ * Typical use (ops/install):
+ *   const exports = await readExports(path.join(staging, 'rootfs'));
+ *   const r = await renderContainer({ name, destDir: paths.current(name), ..., exports });
+ *   write r.configJson to DEPLOYMENT/config.json, r.unit to /etc/systemd/system/NAME.service,
+ *   r.tmpfiles to /etc/tmpfiles.d/NAME.conf (then systemd-tmpfiles --create it),
+ *   applyHostFiles(r.hostfs) and keep its result in info.json with r.values.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { planHostFiles, type PlannedHostFile } from '../deploy/hostfs.ts';
+import { errnoCode } from '../errors.ts';
+import type { ImageConfig } from '../image/manifest.ts';
+import type { ImageExports } from './exports.ts';
+import { bindMountSources, renderConfig } from './oci-config.ts';
+import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
+import { renderUnit } from './service.ts';
+import { templateVariables } from './template.ts';
+import { renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
+import { OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
+
+export interface RenderInput {
+  /** Container name (checked by the caller): unit NAME.service and runtime container ID. */
+  name: string;
+  /** The deployment directory the unit runs the container from (DESTDIR). */
+  destDir: string;
+  imageName: string;
+  imageId: string;
+  imageConfig: ImageConfig;
+  exports: ImageExports;
+  /** --set values (parseSetOptions). */
+  set: Readonly<Record<string, string>>;
+  /** Resolved path of the OCI runtime. */
+  runtime: string;
+  ordering: Ordering;
+  /** Where bind-mount sources are looked up; default "/". */
+  hostRoot?: string;
+  /** For tests: fixed UUID and HOST_UID/HOST_GID. */
+  uuid?: string;
+  uid?: number;
+  gid?: number;
+}
+
+export interface Rendered {
+  /** The values templates were rendered with (for info.json, and reused on update). */
+  values: Record<string, string>;
+  /** config.json text. */
+  configJson: string;
+  /** The unit text; undefined when manifest.json says noContainerService. */
+  unit: string | undefined;
+  /** The tmpfiles.d text; undefined when there is nothing to create. */
+  tmpfiles: string | undefined;
+  /** Host files to install (applyHostFiles). */
+  hostfs: PlannedHostFile[];
+  warnings: string[];
+}
+
+export async function renderContainer(input: RenderInput): Promise<Rendered> {
+  const { exports } = input;
+  const manifest = exports.manifest;
+  const warnings = [...exports.warnings];
+
+  const resolved = resolveValues({
+    name: input.name,
+    destDir: input.destDir,
+    imageName: input.imageName,
+    imageId: input.imageId,
+    runtime: input.runtime,
+    set: input.set,
+    imageDefaults: manifest?.defaultValues ?? {},
+    ...(input.uuid === undefined ? {} : { uuid: input.uuid }),
+    ...(input.uid === undefined ? {} : { uid: input.uid }),
+    ...(input.gid === undefined ? {} : { gid: input.gid }),
+  });
+  const values = resolved.values;
+  warnings.push(...resolved.warnings);
+
+  const config = await renderConfig({
+    name: input.name,
+    image: input.imageConfig,
+    values,
+    ...(exports.configJson === undefined ? {} : { configJson: exports.configJson }),
+    ...(exports.configTemplate === undefined ? {} : { configTemplate: exports.configTemplate }),
+  });
+  warnings.push(...config.warnings);
+  for (const name of config.rawVariables) {
+    if (Object.hasOwn(input.set, name)) warnings.push(`config.json.template inserts $${name} as JSON (outside a string): --set ${name} is used as JSON`);
+  }
+
+  const host = planHostFiles({
+    entries: exports.hostfs,
+    renameFiles: manifest?.renameFiles ?? {},
+    installedFilesTemplate: manifest?.installedFilesTemplate ?? [],
+    values,
+  });
+  warnings.push(...host.warnings);
+
+  let tmpfiles: string | undefined;
+  if (exports.tmpfilesTemplate !== undefined) {
+    tmpfiles = renderTmpfiles(exports.tmpfilesTemplate, values);
+  } else {
+    const missing: string[] = [];
+    for (const source of bindMountSources(config.spec)) {
+      // A source the image's host files create is not missing.
+      if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
+      if (!(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+    }
+    tmpfiles = tmpfilesForMissing(missing);
+  }
+
+  let unit: string | undefined;
+  if (manifest?.noContainerService) {
+    if (exports.serviceTemplate !== undefined) warnings.push('manifest.json says noContainerService: /exports/service.template is not used');
+    if (ORDERING_FLAGS.some(({ field }) => (input.ordering[field] ?? []).length > 0)) warnings.push('manifest.json says noContainerService: the ordering options have no unit to apply to');
+  } else {
+    const rendered = await renderUnit({ values, ordering: input.ordering, ...(exports.serviceTemplate === undefined ? {} : { template: exports.serviceTemplate }) });
+    unit = rendered.unit.toString();
+    warnings.push(...rendered.warnings);
+  }
+
+  warnings.push(...unusedSetWarnings(input, host.plan));
+  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, warnings };
+}
+
+async function existsOnHost(root: string, p: string): Promise<boolean> {
+  try {
+    await stat(path.join(root, ...p.split('/').filter((c) => c !== '')));
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return false;
+    throw e;
+  }
+}
+
+/** A --set the image never reads is most likely a typo. */
+function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[]): string[] {
+  const { exports } = input;
+  const texts = [
+    exports.configTemplate ?? '',
+    exports.serviceTemplate ?? '',
+    exports.tmpfilesTemplate ?? '',
+    ...Object.values(exports.manifest?.renameFiles ?? {}),
+    ...exports.hostfs.flatMap((e) => (e.type === 'file' && plan.some((p) => p.type === 'file' && p.templated && p.source === e.path) ? [e.content.toString('utf8')] : [])),
+  ];
+  const used = new Set(texts.flatMap(templateVariables));
+  const declared = new Set([...Object.keys(exports.manifest?.defaultValues ?? {}), ...OVERRIDABLE_VARIABLES]);
+  return Object.keys(input.set)
+    .filter((k) => !used.has(k) && !declared.has(k))
+    .map((k) => `--set ${k}: the image's templates do not use ${k}`);
+}

@@ -1,0 +1,76 @@
+/**
+ * The tmpfiles.d(5) file of a system container (/etc/tmpfiles.d/NAME.conf):
+ * the image's tmpfiles.template rendered and checked line by line, or, when
+ * the image has none, a `d` line per bind-mount source missing on the host
+ * (as atomic did), so that the container can start.
+ */
+import { BerthError } from '../errors.ts';
+import { substituteLines } from './template.ts';
+
+/**
+ * tmpfiles.d(5) line types (systemd 252+; F is the old spelling of f+).
+ * `deep`: the type removes, cleans or recursively changes what it names, so
+ * its path must be at least two levels deep (no "R /var", no "Z /etc").
+ */
+export const TMPFILES_TYPES: Readonly<Record<string, { deep: boolean }>> = {
+  f: { deep: false }, F: { deep: false }, w: { deep: false }, d: { deep: false }, D: { deep: true }, e: { deep: true },
+  v: { deep: false }, q: { deep: false }, Q: { deep: false }, p: { deep: false }, L: { deep: false }, c: { deep: false },
+  b: { deep: false }, C: { deep: true }, x: { deep: false }, X: { deep: false }, r: { deep: true }, R: { deep: true },
+  z: { deep: false }, Z: { deep: true }, t: { deep: false }, T: { deep: true }, h: { deep: false }, H: { deep: true },
+  a: { deep: false }, A: { deep: true },
+};
+
+const typeRe = /^([A-Za-z])(\+?)([!\-=~^]*)$/;
+
+function bad(file: string, line: number, why: string): BerthError {
+  return new BerthError('USAGE', `${file}, line ${line}: ${why}`, { hint: 'fix the tmpfiles template (tmpfiles.d(5))' });
+}
+
+/** The type and (unquoted) path fields of a tmpfiles.d line. */
+function leadingFields(line: string): { type: string; path: string } | undefined {
+  const m = /^\s*(\S+)\s+("(?:[^"\\]|\\.)*"|\S+)/.exec(line);
+  if (!m) return undefined;
+  const raw = m[2]!;
+  const path = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+  return { type: m[1]!, path };
+}
+
+/** Check one rendered tmpfiles.d file; returns it unchanged. */
+export function checkTmpfiles(text: string, file: string): string {
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const fields = leadingFields(line);
+    if (!fields) throw bad(file, i + 1, 'expected at least a type and a path');
+    const t = typeRe.exec(fields.type);
+    const spec = t ? TMPFILES_TYPES[t[1]!] : undefined;
+    if (!t || !spec) throw bad(file, i + 1, `unknown line type ${JSON.stringify(fields.type)}`);
+    const p = fields.path;
+    if (!p.startsWith('/')) throw bad(file, i + 1, `path ${JSON.stringify(p)} is not absolute`);
+    const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+    if (parts.includes('..')) throw bad(file, i + 1, `path ${JSON.stringify(p)} contains ".."`);
+    if (/[\x00-\x1f\x7f]/.test(p)) throw bad(file, i + 1, `path ${JSON.stringify(p)} contains a control character`);
+    if (spec.deep && parts.length < 2) throw bad(file, i + 1, `"${fields.type}" on ${JSON.stringify(p)} would act on a whole top-level directory`);
+  });
+  return text;
+}
+
+/** Render and check the image's tmpfiles.template (atomic's safe_substitute for stray "$"). */
+export function renderTmpfiles(template: string, values: Readonly<Record<string, string>>): string {
+  const file = '/exports/tmpfiles.template';
+  return checkTmpfiles(substituteLines(template, values, file, 'keep'), file);
+}
+
+/** A path as a tmpfiles.d field: quoted when needed, specifiers (%) escaped. */
+export function tmpfilesPath(p: string): string {
+  const escaped = p.replace(/%/g, '%%');
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** `d` lines for bind-mount sources missing on the host, or undefined when none is missing. */
+export function tmpfilesForMissing(paths: readonly string[]): string | undefined {
+  if (paths.length === 0) return undefined;
+  const lines = [...new Set(paths)].map((p) => `d ${tmpfilesPath(p)} 0700 root root -`);
+  return checkTmpfiles(`# Bind-mount sources missing on the host, created by berth (the image has no tmpfiles.template).\n${lines.join('\n')}\n`, 'generated tmpfiles');
+}
