@@ -1,0 +1,297 @@
+/**
+ * Trust management, like `podman image trust`: show the policy, set a scope's
+ * requirement, set the default. Edits keep everything they do not understand
+ * (other transports, unknown requirement types, YAML comments and keys) and
+ * replace files atomically (temporary file, fsync, rename), so a crash leaves
+ * either the old policy or the new one, never half of one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Document, isMap, parseDocument } from 'yaml';
+import { BerthError, errnoCode } from '../errors.ts';
+import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
+import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
+import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
+import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.ts';
+
+export interface TrustPaths {
+  policyPath?: string;
+  registriesDir?: string;
+}
+
+export type TrustType = 'signedBy' | 'accept' | 'reject';
+
+export interface TrustEntry {
+  /** "default" for the global default, else the policy.json transport. */
+  transport: string;
+  /** The scope; "" is the transport default. */
+  scope: string;
+  /** accept, reject, signedBy, or the name of a requirement berth does not support. */
+  type: string;
+  /** For signedBy: the key files (or "keyData"). */
+  keys?: string[];
+  /** For signedBy: fingerprints of the keys, when they can be read. */
+  fingerprints?: string[];
+  identity?: string;
+  /** For unsupported requirements: why berth rejects under them. */
+  note?: string;
+  /** The look-aside store configured for exactly this scope in registries.d. */
+  lookaside?: string;
+}
+
+export interface TrustReport {
+  policy: string;
+  entries: TrustEntry[];
+}
+
+const BERTH_REGISTRIES_FILE = 'berth.yaml';
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** The policy as berth reads it, one entry per requirement. */
+export async function showTrust(paths: TrustPaths = {}): Promise<TrustReport> {
+  const policyPath = paths.policyPath ?? DEFAULT_POLICY_PATH;
+  const policy = await loadPolicy(policyPath);
+  const registries = await loadRegistriesConfig(paths.registriesDir ?? DEFAULT_REGISTRIES_DIR);
+  const entries: TrustEntry[] = [];
+  for (const r of policy.default) entries.push(await entry('default', '', r, registries.defaultDocker?.read));
+  for (const [transport, scopes] of policy.transports) {
+    for (const [scope, reqs] of scopes) {
+      const lookaside = transport === 'docker' ? (scope === '' ? registries.defaultDocker?.read : registries.docker.get(scope)?.read) : undefined;
+      for (const r of reqs) entries.push(await entry(transport, scope, r, lookaside));
+    }
+  }
+  return { policy: policyPath, entries };
+}
+
+async function entry(transport: string, scope: string, r: Requirement, lookaside: string | undefined): Promise<TrustEntry> {
+  const e: TrustEntry = { transport, scope, type: r.type === 'insecureAcceptAnything' ? 'accept' : r.type === 'unsupported' ? r.name : r.type };
+  if (r.type === 'unsupported') e.note = r.why;
+  if (r.type === 'signedBy') {
+    e.keys = 'keyPaths' in r.keys ? [...r.keys.keyPaths] : ['keyData'];
+    e.identity = describeIdentity(r.signedIdentity);
+    try {
+      e.fingerprints = (await loadKeys(r.keys)).map(fingerprintOf);
+    } catch (err) {
+      e.note = (err as Error).message;
+    }
+  }
+  if (lookaside !== undefined) e.lookaside = lookaside;
+  return e;
+}
+
+export interface SetTrustOptions extends TrustPaths {
+  /** "default", a docker scope (HOST[:PORT][/NAMESPACE…], optionally docker://…), or oci:PATH / oci-archive:PATH. */
+  scope: string;
+  type: TrustType;
+  /** Public key files for signedBy. */
+  pubkeys?: string[];
+  /** A look-aside store URL to record for the scope in registries.d. */
+  lookaside?: string;
+}
+
+export interface SetTrustResult {
+  policy: string;
+  transport: string;
+  scope: string;
+  requirement: JsonObject;
+  /** The registries.d file written, with --lookaside. */
+  registriesFile?: string;
+}
+
+/** Splits a user's scope into policy transport and scope; "default" is the global default. */
+export function parseScopeArgument(input: string): { transport: string; scope: string } {
+  if (input === 'default') return { transport: 'default', scope: '' };
+  let transport = 'docker';
+  let scope = input;
+  const m = /^(docker|oci|oci-archive|docker-archive):(.*)$/.exec(input);
+  if (m !== null) {
+    transport = m[1]!;
+    scope = transport === 'docker' ? m[2]!.replace(/^\/\//, '') : m[2]!;
+  }
+  if (transport === 'oci' || transport === 'oci-archive') scope = path.resolve(scope);
+  if (transport === 'docker') scope = scope.replace(/\/+$/, '');
+  const bad = scope === '' ? undefined : validateScope(transport, scope);
+  if (bad !== undefined) throw new BerthError('USAGE', `scope ${JSON.stringify(input)}: ${bad}`, { hint: 'write default, HOST[:PORT][/NAMESPACE…], or oci:/PATH' });
+  return { transport, scope };
+}
+
+async function requirementFor(type: TrustType, pubkeys: readonly string[]): Promise<JsonObject> {
+  if (type === 'accept') {
+    if (pubkeys.length > 0) throw new BerthError('USAGE', '--pubkeys only goes with --type signedBy');
+    return { type: 'insecureAcceptAnything' };
+  }
+  if (type === 'reject') {
+    if (pubkeys.length > 0) throw new BerthError('USAGE', '--pubkeys only goes with --type signedBy');
+    return { type: 'reject' };
+  }
+  if (pubkeys.length === 0) throw new BerthError('USAGE', '--type signedBy needs at least one --pubkeys FILE', { hint: 'export the key with gpg --export FINGERPRINT > KEY.gpg' });
+  const files = pubkeys.map((p) => path.resolve(p));
+  for (const f of files) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(f);
+    } catch (e) {
+      throw new BerthError('USAGE', `cannot read the public key file ${f}: ${(e as Error).message}`);
+    }
+    try {
+      await readPublicKeys(bytes, f);
+    } catch (e) {
+      throw new BerthError('KEY_INVALID', (e as Error).message, { hint: 'export public keys with gpg --export [--armor] FINGERPRINT > KEY.gpg' });
+    }
+  }
+  return files.length === 1 ? { type: 'signedBy', keyType: 'GPGKeys', keyPath: files[0]! } : { type: 'signedBy', keyType: 'GPGKeys', keyPaths: files };
+}
+
+/** Sets the requirement of one scope (replacing what it had); with `lookaside`, records the store for it too. */
+export async function setTrust(options: SetTrustOptions): Promise<SetTrustResult> {
+  const policyPath = options.policyPath ?? DEFAULT_POLICY_PATH;
+  const { transport, scope } = parseScopeArgument(options.scope);
+  const requirement = await requirementFor(options.type, options.pubkeys ?? []);
+  if (options.lookaside !== undefined) {
+    if (transport !== 'docker' && transport !== 'default') throw new BerthError('USAGE', '--lookaside applies to registry (docker) scopes only');
+    checkLookasideUrl(options.lookaside);
+  }
+  await editPolicy(policyPath, (doc) => {
+    if (transport === 'default') {
+      doc['default'] = [requirement];
+      return;
+    }
+    let transports = doc['transports'];
+    if (transports === undefined) transports = doc['transports'] = {};
+    if (!isJsonObject(transports)) throw policyShape(policyPath, 'transports is not an object');
+    let scopes = transports[transport];
+    if (scopes === undefined) scopes = transports[transport] = {};
+    if (!isJsonObject(scopes)) throw policyShape(policyPath, `transports.${transport} is not an object`);
+    scopes[scope] = [requirement];
+  });
+  const result: SetTrustResult = { policy: policyPath, transport, scope, requirement };
+  if (options.lookaside !== undefined) {
+    result.registriesFile = await setLookaside(options.registriesDir ?? DEFAULT_REGISTRIES_DIR, transport === 'default' ? undefined : scope, options.lookaside);
+  }
+  return result;
+}
+
+/** Sets the global default to accept (insecureAcceptAnything) or reject. */
+export async function setDefaultTrust(type: 'accept' | 'reject', paths: TrustPaths = {}): Promise<SetTrustResult> {
+  return setTrust({ ...paths, scope: 'default', type });
+}
+
+function checkLookasideUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BerthError('USAGE', `--lookaside ${JSON.stringify(url)} is not a URL`, { hint: 'use file:///DIR or https://HOST/PATH' });
+  }
+  if (!['file:', 'http:', 'https:'].includes(u.protocol)) throw new BerthError('USAGE', `--lookaside ${url}: only file:, http: and https: stores are supported`);
+}
+
+const policyShape = (file: string, why: string): BerthError =>
+  new BerthError('POLICY_INVALID', `cannot edit ${file}: ${why}`, { hint: 'fix the file by hand (see containers-policy.json(5))' });
+
+/**
+ * Reads policy.json (a new one rejects by default, as no policy does now),
+ * applies `edit` to its JSON, checks the result is a policy berth accepts, and
+ * replaces the file atomically.
+ */
+async function editPolicy(file: string, edit: (doc: JsonObject) => void): Promise<void> {
+  const before = await readOptional(file);
+  let doc: JsonValue;
+  if (before === undefined) {
+    doc = { default: [{ type: 'reject' }] };
+  } else {
+    try {
+      doc = parseStrictJson(before);
+    } catch (e) {
+      throw policyShape(file, (e as Error).message);
+    }
+  }
+  if (!isJsonObject(doc)) throw policyShape(file, 'the top level is not an object');
+  edit(doc);
+  const text = `${JSON.stringify(doc, null, 4)}\n`;
+  try {
+    parsePolicy(Buffer.from(text), file);
+  } catch (e) {
+    throw new BerthError('POLICY_INVALID', `not changing ${file}: the result would not be a valid policy (${(e as BerthError).message})`, {
+      hint: 'fix the file by hand first (see containers-policy.json(5))',
+    });
+  }
+  await writeAtomic(file, text);
+}
+
+/** Records `url` as the lookaside of docker `scope` (undefined: default-docker) in the file that defines it, else berth.yaml. */
+async function setLookaside(dir: string, scope: string | undefined, url: string): Promise<string> {
+  let config: RegistriesConfig;
+  try {
+    config = await loadRegistriesConfig(dir);
+  } catch (e) {
+    throw new BerthError('CONFIG_INVALID', `not changing ${dir}: ${(e as Error).message}`, { hint: 'fix the file by hand first' });
+  }
+  const existing = scope === undefined ? config.defaultDocker : config.docker.get(scope);
+  const file = existing?.file ?? path.join(dir, BERTH_REGISTRIES_FILE);
+  const text = (await readOptional(file))?.toString('utf8') ?? '';
+  const doc: Document = text.trim() === '' ? new Document({}) : parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) throw new BerthError('CONFIG_INVALID', `not changing ${file}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  if (doc.contents === null) doc.contents = doc.createNode({}); // only comments so far
+  if (!isMap(doc.contents)) throw new BerthError('CONFIG_INVALID', `not changing ${file}: the top level is not a mapping`);
+  const keyPath = scope === undefined ? ['default-docker'] : ['docker', scope];
+  // A key written as "docker:" with no value is null; it must become a mapping before setIn can go into it.
+  for (let i = 1; i <= keyPath.length; i++) {
+    const node = doc.getIn(keyPath.slice(0, i), true);
+    if (node === undefined || node === null || (typeof node === 'object' && 'value' in node && (node as { value: unknown }).value === null)) {
+      doc.setIn(keyPath.slice(0, i), doc.createNode({}));
+    } else if (!isMap(node)) {
+      throw new BerthError('CONFIG_INVALID', `not changing ${file}: ${keyPath.slice(0, i).join('.')} is not a mapping`);
+    }
+  }
+  doc.setIn([...keyPath, 'lookaside'], url);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await writeAtomic(file, doc.toString());
+  return file;
+}
+
+async function readOptional(file: string): Promise<Buffer | undefined> {
+  try {
+    const bytes = await readFile(file);
+    if (bytes.length > MAX_FILE_BYTES) throw new BerthError('CONFIG_INVALID', `${file} is larger than ${MAX_FILE_BYTES} bytes`);
+    return bytes;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    if (e instanceof BerthError) throw e;
+    throw new BerthError('IO_ERROR', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Replaces `file` with `text`: a new file beside it (keeping the old mode), fsync, rename, fsync of the directory. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const dir = path.dirname(file);
+  let mode = 0o644;
+  try {
+    mode = (await stat(file)).mode & 0o7777;
+  } catch {
+    // new file
+  }
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(text);
+      await fh.chmod(mode); // the umask must not narrow it
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new BerthError('IO_ERROR', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
