@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'NOT_INSTALLED'
   | 'REGISTRY_UNREACHABLE'
   | 'REGISTRY_ERROR'
+  | 'REGISTRY_BLOCKED'
   | 'DIGEST_MISMATCH'
   | 'MANIFEST_INVALID'
   | 'LAYER_INVALID'
@@ -55,6 +56,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   NOT_INSTALLED: ExitCode.notFound,
   REGISTRY_UNREACHABLE: ExitCode.unreachable,
   REGISTRY_ERROR: ExitCode.unreachable,
+  REGISTRY_BLOCKED: ExitCode.untrusted, // refused by the host's policy (registries.conf), like the trust policy
   DIGEST_MISMATCH: ExitCode.integrity,
   MANIFEST_INVALID: ExitCode.integrity,
   LAYER_INVALID: ExitCode.integrity,

@@ -3,7 +3,7 @@
  * host's platform, checks every digest it can know, and caps every read.
  */
 import { BerthError } from '../errors.ts';
-import type { ImageSource } from '../transport/types.ts';
+import type { BlobDescriptor, ImageSource, UntrustedManifest } from '../transport/types.ts';
 import { algorithmOf, digestOf, verifiedStream, type Digest } from './digest.ts';
 import {
   hostPlatform, MAX_CONFIG_BYTES, parseImageConfig, parseManifest, selectPlatform,
@@ -19,9 +19,18 @@ export interface ResolvedImage {
   config: ImageConfig;
 }
 
-export async function resolveImage(source: ImageSource, platform: Platform = hostPlatform()): Promise<ResolvedImage> {
+export interface ResolveOptions {
+  /** The platform to pick from an index; default the source's (SourceOptions.platform), else this host's. */
+  platform?: Platform;
+  /** The top-level manifest, when the caller fetched it already (e.g. for the trust policy). */
+  top?: UntrustedManifest;
+}
+
+export async function resolveImage(source: ImageSource, options: ResolveOptions | Platform = {}): Promise<ResolvedImage> {
+  const o: ResolveOptions = 'os' in options ? { platform: options } : options;
+  const platform = o.platform ?? source.platform ?? hostPlatform();
   const pinned = source.reference.transport === 'docker' ? source.reference.digest : undefined;
-  let fetched = await source.getManifest();
+  let fetched = o.top ?? (await source.getManifest());
   let digest = checkManifestDigest(fetched.untrustedBytes, pinned ?? fetched.claimedDigest, source.description);
   let parsed = parseManifest(fetched.untrustedBytes, fetched.mediaType, `manifest of ${source.description}`);
   if (parsed.kind === 'index') {
@@ -36,6 +45,7 @@ export async function resolveImage(source: ImageSource, platform: Platform = hos
       throw new BerthError('MANIFEST_INVALID', `index of ${source.description} points to another index`, { hint: 'nested indexes are not supported' });
     }
   }
+  attachUrls(parsed, fetched.untrustedBytes);
   const configBytes = await readBlobCapped(source, parsed.config, MAX_CONFIG_BYTES, `config of ${source.description}`);
   const config = parseImageConfig(configBytes, `config of ${source.description}`);
   if (config.rootfs.diff_ids.length !== parsed.layers.length) {
@@ -66,4 +76,34 @@ async function readBlobCapped(source: ImageSource, d: Descriptor, cap: number, w
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** "os/arch[/variant]" (or a Platform already) as a Platform. */
+export function parsePlatformOption(value: string | Platform): Platform {
+  if (typeof value !== 'string') return value;
+  const m = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(value);
+  if (!m) throw new BerthError('USAGE', `invalid platform ${JSON.stringify(value)}`, { hint: 'use OS/ARCH[/VARIANT], e.g. linux/arm64/v8' });
+  return { os: m[1]!, architecture: m[2]!, ...(m[3] ? { variant: m[3] } : {}) };
+}
+
+/**
+ * Layer descriptors keep their `urls` (non-distributable layers may live
+ * only there); parseManifest does not carry them. The manifest's digest was
+ * checked before this runs; the URLs are still only places to try, since
+ * every blob is verified against its digest.
+ */
+function attachUrls(manifest: ImageManifest, bytes: Buffer): void {
+  let layers: unknown;
+  try {
+    layers = (JSON.parse(bytes.toString('utf8')) as { layers?: unknown }).layers;
+  } catch {
+    return;
+  }
+  if (!Array.isArray(layers)) return;
+  manifest.layers.forEach((layer, i) => {
+    const urls = (layers[i] as { urls?: unknown } | undefined)?.urls;
+    if (Array.isArray(urls) && urls.length > 0 && urls.length <= 16 && urls.every((u) => typeof u === 'string' && /^https?:\/\//.test(u))) {
+      (layer as BlobDescriptor).urls = urls as string[];
+    }
+  });
 }

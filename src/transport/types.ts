@@ -8,7 +8,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Digest } from '../image/digest.ts';
-import type { Descriptor } from '../image/manifest.ts';
+import type { Descriptor, Platform } from '../image/manifest.ts';
 import type { ImageReference } from '../image/reference.ts';
 
 export interface UntrustedManifest {
@@ -20,24 +20,70 @@ export interface UntrustedManifest {
   readonly claimedDigest: Digest | undefined;
 }
 
+/**
+ * A descriptor as getBlob takes it: `urls` (image-spec descriptor.md) are
+ * other places the blob may be fetched from when the medium lacks it
+ * (non-distributable layers); they are untrusted like everything else.
+ */
+export interface BlobDescriptor extends Descriptor {
+  urls?: readonly string[];
+}
+
+export interface BlobOptions {
+  /** Start at this byte of the blob (to continue a partial download). */
+  offset?: number;
+}
+
 export interface ImageSource {
+  /** The reference the bytes come from (for a short name: the candidate that had the image). */
   readonly reference: ImageReference;
   /** For messages: the reference as the user would recognise it. */
   readonly description: string;
+  /** The platform to pick from an index, when the user chose one (SourceOptions.platform). */
+  readonly platform?: Platform;
   /**
    * The manifest (or index) the reference names, or the one with `digest`
    * when given (a child of an index). At most MAX_MANIFEST_BYTES are read.
    */
   getManifest(digest?: Digest): Promise<UntrustedManifest>;
   /**
-   * A stream of the blob's bytes. The stream is unverified; it ends with an
-   * error if the medium fails mid-way.
+   * A stream of the blob's bytes from `options.offset` (default 0). The
+   * stream is unverified; it ends with an error if the medium fails mid-way
+   * (after the transport's own bounded retries and resumes).
    */
-  getBlob(descriptor: Descriptor): Promise<Readable>;
+  getBlob(descriptor: BlobDescriptor, options?: BlobOptions): Promise<Readable>;
   close(): Promise<void>;
 }
 
+/** Bounded retries of requests that failed with 5xx, 429 or a transient network error. */
+export interface RetryPolicy {
+  /** Tries in all, including the first. */
+  attempts: number;
+  /** Delay before the first retry; doubled for each further one. */
+  baseDelayMs: number;
+  /** No delay (nor Retry-After) is longer than this. */
+  maxDelayMs: number;
+}
+
 export interface SourceOptions {
-  /** false: allow plain HTTP and unverified TLS for registries (per command). */
-  tlsVerify: boolean;
+  /**
+   * false: allow plain HTTP and unverified TLS for registries; true: require
+   * verified TLS even where registries.conf says insecure; unset: what
+   * registries.conf says (verified TLS by default).
+   */
+  tlsVerify?: boolean;
+  /** USER:PASS for registries; overrides the auth files. */
+  creds?: string;
+  /** Read credentials from this auth.json only (instead of the standard places). */
+  authFile?: string;
+  /** os/arch[/variant] to pick from an image index (default: this host). */
+  platform?: Platform | string;
+  /** registries.conf to use (default $BERTH_REGISTRIES_CONF, else /etc/containers/registries.conf). */
+  registriesConf?: string;
+  retry?: Partial<RetryPolicy>;
+  /** How often a blob download that breaks off is continued with a Range request. */
+  resumeAttempts?: number;
+  /** A read that stalls this long fails (or resumes). */
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
 }

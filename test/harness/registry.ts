@@ -1,14 +1,16 @@
 /**
  * TestRegistry: Debian's docker-registry (distribution 2.8) on 127.0.0.1:<random free port>,
- * with its storage in a fresh temp dir, for tests that push and pull images over HTTP.
+ * with its storage in a fresh temp dir, for tests that push and pull images over HTTP;
+ * optionally behind htpasswd (Basic) authentication.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import bcrypt from 'bcryptjs';
 import { withTimeout } from './util.ts';
 
 const REGISTRY_BIN = '/usr/bin/docker-registry';
@@ -60,7 +62,12 @@ function listensOn(pid: number, port: number): boolean {
   return false;
 }
 
-function configYaml(storage: string, port: number): string {
+export interface TestRegistryOptions {
+  /** Require these credentials (htpasswd, bcrypt) for every request. */
+  auth?: { user: string; password: string };
+}
+
+function configYaml(storage: string, port: number, htpasswd: string | undefined): string {
   return [
     'version: 0.1',
     'log:',
@@ -80,6 +87,7 @@ function configYaml(storage: string, port: number): string {
     'health:',
     '  storagedriver:',
     '    enabled: false',
+    ...(htpasswd === undefined ? [] : ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${htpasswd}`]),
     '',
   ].join('\n');
 }
@@ -102,16 +110,19 @@ export class TestRegistry {
   readonly host: string;
   /** "http://127.0.0.1:PORT" */
   readonly url: string;
-  /** temp dir: config.yml, registry.log, data/ (the storage) */
+  /** temp dir: config.yml, registry.log, data/ (the storage), htpasswd */
   readonly dir: string;
+  /** USER:PASS when the registry requires authentication. */
+  readonly creds: string | undefined;
 
   #child: ChildProcess;
   #exited: Promise<void>;
   #done = false;
   #stopping: Promise<void> | undefined;
 
-  private constructor(dir: string, port: number, child: ChildProcess) {
+  private constructor(dir: string, port: number, child: ChildProcess, creds: string | undefined) {
     this.dir = dir;
+    this.creds = creds;
     this.host = `127.0.0.1:${port}`;
     this.url = `http://${this.host}`;
     this.#child = child;
@@ -125,12 +136,12 @@ export class TestRegistry {
     });
   }
 
-  static async start(): Promise<TestRegistry> {
+  static async start(options: TestRegistryOptions = {}): Promise<TestRegistry> {
     installExitHandler();
     let last: unknown;
     for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
       const port = await unusedPort();
-      const reg = await TestRegistry.#spawn(port);
+      const reg = await TestRegistry.#spawn(port, options);
       try {
         await reg.#waitReady(port);
         return reg;
@@ -143,9 +154,16 @@ export class TestRegistry {
     throw new Error(`TestRegistry: no free port after ${PORT_ATTEMPTS} attempts: ${String(last)}`);
   }
 
-  static async #spawn(port: number): Promise<TestRegistry> {
+  static async #spawn(port: number, options: TestRegistryOptions): Promise<TestRegistry> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-reg-'));
-    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port));
+    let htpasswd: string | undefined;
+    if (options.auth) {
+      if (options.auth.user.includes(':')) throw new Error('TestRegistry: a user name cannot contain ":"');
+      htpasswd = path.join(dir, 'htpasswd');
+      // distribution accepts bcrypt entries only; cost 5 keeps each request cheap.
+      await writeFile(htpasswd, `${options.auth.user}:${bcrypt.hashSync(options.auth.password, 5)}\n`);
+    }
+    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd));
     // REGISTRY_* variables would override the config file
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
     const logFd = fs.openSync(path.join(dir, 'registry.log'), 'a');
@@ -161,7 +179,7 @@ export class TestRegistry {
       fs.closeSync(logFd);
     }
     child.unref(); // a forgotten stop() must not keep the test process alive
-    const reg = new TestRegistry(dir, port, child);
+    const reg = new TestRegistry(dir, port, child, options.auth ? `${options.auth.user}:${options.auth.password}` : undefined);
     live.add(reg);
     return reg;
   }
@@ -185,7 +203,8 @@ export class TestRegistry {
       }
       let status = 0;
       try {
-        const res = await fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(1_000) });
+        const headers: Record<string, string> = this.creds === undefined ? {} : { authorization: `Basic ${Buffer.from(this.creds).toString('base64')}` };
+        const res = await fetch(`${this.url}/v2/`, { headers, signal: AbortSignal.timeout(1_000) });
         await res.arrayBuffer();
         status = res.status;
       } catch (e) {
@@ -227,4 +246,19 @@ export class TestRegistry {
     if (!this.#done) this.#child.kill('SIGKILL');
     spawnSync('rm', ['-rf', '--one-file-system', '--', this.dir]);
   }
+}
+
+/**
+ * `skopeo copy --insecure-policy SRC DST ...extra` (plain HTTP and the
+ * registry's credentials are the caller's extra flags). Rejects with skopeo's
+ * stderr on failure.
+ */
+export function skopeoCopy(src: string, dst: string, extra: readonly string[] = []): Promise<void> {
+  const args = ['copy', '--insecure-policy', '--retry-times', '0', ...extra, src, dst];
+  return new Promise<void>((resolve, reject) => {
+    execFile('skopeo', args, { maxBuffer: 16 * 1024 * 1024, timeout: 60_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`skopeo ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
 }

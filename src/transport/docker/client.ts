@@ -1,57 +1,100 @@
 /**
  * A small HTTP client for one registry (OCI distribution v2): scheme
  * selection (https, then http only when TLS verification is off), the /v2/
- * ping, anonymous Bearer tokens from the WWW-Authenticate challenge, and
+ * ping, authentication as the registry challenges it (Bearer tokens from the
+ * token service, with Basic credentials when there are some, refreshed on
+ * expiry or on one 401; or Basic), bounded retries of 5xx/429 and transient
+ * network errors, redirects that never carry credentials to another host, and
  * errors mapped to berth's codes. Responses are streamed, never buffered
  * whole, except for bodies read with a cap.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, errnoCode } from '../../errors.ts';
+import type { RetryPolicy } from '../types.ts';
+import type { Credentials } from './auth_file.ts';
+import { DEFAULT_RETRY, isRetryableStatus, isTransientNetworkError, retryDelay } from './retry.ts';
+import { parseWWWAuthenticate, pickChallenge, type AuthChallenge } from './www_authenticate.ts';
 
-const CONNECT_TIMEOUT_MS = 15_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 /** A read that stalls this long fails rather than hanging a boot. */
-const IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const MAX_REDIRECTS = 5;
+const MAX_TOKEN_BYTES = 1024 * 1024;
 
 export interface RegistryClientOptions {
-  /** host[:port] as in the reference */
+  /** host[:port] of the registry API */
   host: string;
   tlsVerify: boolean;
+  credentials?: Credentials | undefined;
+  retry?: RetryPolicy;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
   userAgent?: string;
 }
 
-interface Challenge {
-  realm: string;
-  service: string | undefined;
+export interface GetOptions {
+  /** Token scope, e.g. "repository:library/busybox:pull". */
+  scope?: string;
+  accept?: readonly string[];
+  headers?: Record<string, string>;
+}
+
+interface Token {
+  value: string;
+  /** ms since the epoch; refreshed a little before. */
+  expiresAt: number;
 }
 
 export class RegistryClient {
   readonly host: string;
-  private readonly tlsVerify: boolean;
+  readonly tlsVerify: boolean;
+  readonly idleTimeoutMs: number;
+  readonly credentials: Credentials | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly connectTimeoutMs: number;
+  private readonly userAgent: string;
+  // One agent per client: close() ends every connection this pull opened.
+  private readonly httpAgent = new http.Agent({ keepAlive: false });
+  private readonly httpsAgent: https.Agent;
   private baseUrl: string | undefined;
-  private challenge: Challenge | undefined;
-  private readonly tokens = new Map<string, string>();
+  private pinging: Promise<void> | undefined;
+  private challenge: AuthChallenge | undefined;
+  private readonly tokens = new Map<string, Promise<Token>>();
 
   constructor(options: RegistryClientOptions) {
     this.host = options.host;
     this.tlsVerify = options.tlsVerify;
+    this.credentials = options.credentials;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.userAgent = options.userAgent ?? 'berth';
+    this.httpsAgent = new https.Agent({ keepAlive: false, rejectUnauthorized: this.tlsVerify });
   }
 
   /** GET /v2/: choose the scheme and learn the auth challenge. */
-  async ping(): Promise<void> {
-    if (this.baseUrl !== undefined) return;
+  ping(): Promise<void> {
+    this.pinging ??= this.doPing();
+    this.pinging.catch(() => {
+      this.pinging = undefined;
+    });
+    return this.pinging;
+  }
+
+  private async doPing(): Promise<void> {
     const schemes = this.tlsVerify ? ['https'] : ['https', 'http'];
     let lastError: unknown;
     for (const scheme of schemes) {
       const base = `${scheme}://${this.host}`;
       try {
-        const res = await this.raw('GET', new URL('/v2/', base), {});
+        const res = await this.send(new URL('/v2/', base), {});
         res.resume();
         if (res.statusCode === 200 || res.statusCode === 401) {
           this.baseUrl = base;
-          if (res.statusCode === 401) this.challenge = parseChallenge(res.headers['www-authenticate']);
+          if (res.statusCode === 401) this.challenge = pickChallenge(parseWWWAuthenticate(res.headers['www-authenticate']));
           return;
         }
         lastError = new BerthError('REGISTRY_ERROR', `${this.host} is not a container registry (GET /v2/ answered ${res.statusCode})`, {
@@ -66,26 +109,213 @@ export class RegistryClient {
   }
 
   /**
-   * GET a registry path with Accept headers; follows redirects (dropping
-   * Authorization when the host changes). Returns the response for any status.
+   * GET a registry path, authenticated as the registry asks; follows
+   * redirects and retries as bounded. Returns the response for any status.
    */
-  async get(path: string, scope: string, accept: readonly string[] = [], extraHeaders: Record<string, string> = {}): Promise<IncomingMessage> {
+  async get(path: string, options: GetOptions = {}): Promise<IncomingMessage> {
     await this.ping();
-    let url = new URL(path, this.baseUrl);
-    const headers: Record<string, string> = { ...extraHeaders };
-    if (accept.length > 0) headers['accept'] = accept.join(', ');
-    const token = await this.token(scope);
+    const url = new URL(path, this.baseUrl);
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.accept && options.accept.length > 0) headers['accept'] = options.accept.join(', ');
+    let reauthenticated = false;
+    for (let attempt = 1; ; attempt++) {
+      const auth = await this.authorization(options.scope);
+      let res: IncomingMessage;
+      try {
+        res = await this.follow(url, headers, auth);
+      } catch (e) {
+        if (isTransientNetworkError(e) && attempt < this.retry.attempts) {
+          await sleep(retryDelay(this.retry, attempt, undefined));
+          continue;
+        }
+        throw e;
+      }
+      if (res.statusCode === 401 && !reauthenticated) {
+        // A registry may challenge only here (anonymous /v2/), or the token expired early, or was revoked.
+        const challenge = pickChallenge(parseWWWAuthenticate(res.headers['www-authenticate']));
+        const canAnswer = challenge?.scheme === 'bearer' || (challenge?.scheme === 'basic' && this.credentials !== undefined && auth === undefined);
+        if (challenge !== undefined && canAnswer) {
+          res.destroy();
+          reauthenticated = true;
+          this.challenge = challenge;
+          if (options.scope !== undefined) this.tokens.delete(this.tokenKey(options.scope));
+          attempt--; // not a failure of the registry
+          continue;
+        }
+      }
+      if (isRetryableStatus(res.statusCode) && attempt < this.retry.attempts) {
+        const retryAfter = res.headers['retry-after'];
+        res.destroy();
+        await sleep(retryDelay(this.retry, attempt, retryAfter));
+        continue;
+      }
+      return res;
+    }
+  }
+
+  /** GET a URL outside the registry (a layer's `urls`): no credentials, same retries and redirect rules. */
+  async getExternal(url: URL, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    this.checkScheme(url, url.href);
+    for (let attempt = 1; ; attempt++) {
+      let res: IncomingMessage;
+      try {
+        res = await this.follow(url, headers, undefined);
+      } catch (e) {
+        if (isTransientNetworkError(e) && attempt < this.retry.attempts) {
+          await sleep(retryDelay(this.retry, attempt, undefined));
+          continue;
+        }
+        throw e;
+      }
+      if (isRetryableStatus(res.statusCode) && attempt < this.retry.attempts) {
+        const retryAfter = res.headers['retry-after'];
+        res.destroy();
+        await sleep(retryDelay(this.retry, attempt, retryAfter));
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async authorization(scope: string | undefined): Promise<string | undefined> {
+    const c = this.challenge;
+    if (c === undefined) return undefined;
+    if (c.scheme === 'basic') return this.credentials === undefined ? undefined : basic(this.credentials);
+    if (c.scheme === 'bearer' && scope !== undefined) return `Bearer ${await this.token(scope)}`;
+    return undefined;
+  }
+
+  private tokenKey(scope: string): string {
+    return `${this.challenge?.params['realm'] ?? ''} ${scope}`;
+  }
+
+  /** A cached token for `scope`, or a new one from the challenge's realm (shared by concurrent requests). */
+  private async token(scope: string): Promise<string> {
+    const key = this.tokenKey(scope);
+    const cached = this.tokens.get(key);
+    if (cached !== undefined) {
+      const t = await cached.catch(() => undefined);
+      if (t !== undefined && Date.now() < t.expiresAt) return t.value;
+      if (this.tokens.get(key) === cached) this.tokens.delete(key);
+    }
+    let pending = this.tokens.get(key);
+    if (pending === undefined) {
+      pending = this.fetchToken(scope);
+      this.tokens.set(key, pending);
+      pending.catch(() => {
+        if (this.tokens.get(key) === pending) this.tokens.delete(key);
+      });
+    }
+    return (await pending).value;
+  }
+
+  private async fetchToken(scope: string): Promise<Token> {
+    const c = this.challenge!;
+    let u: URL;
+    try {
+      u = new URL(c.params['realm']!);
+    } catch {
+      throw new BerthError('REGISTRY_ERROR', `${this.host}: the auth challenge's realm ${JSON.stringify(c.params['realm']?.slice(0, 200))} is not a URL`, { hint: 'the registry is misconfigured' });
+    }
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && !this.tlsVerify)) {
+      throw new BerthError('REGISTRY_ERROR', `${this.host}: the token service ${u.origin} is not HTTPS`, {
+        hint: 'refusing to ask for a token in the clear; use --tls-verify=false only for trusted local registries',
+      });
+    }
+    if (c.params['service'] !== undefined) u.searchParams.set('service', c.params['service']);
+    u.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    if (this.credentials !== undefined) {
+      headers['authorization'] = basic(this.credentials);
+      u.searchParams.set('account', this.credentials.username);
+    }
+    const requested = Date.now();
+    let res: IncomingMessage;
+    try {
+      res = await this.retrying(() => this.raw(u, headers));
+    } catch (e) {
+      if (e instanceof BerthError) throw e;
+      throw new BerthError('REGISTRY_UNREACHABLE', `${this.host}: cannot reach the token service ${u.host}: ${describeNetworkError(e)}`, { hint: 'check the network', cause: e });
+    }
+    const body = await readCapped(res, MAX_TOKEN_BYTES, `token from ${u.host}`);
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new BerthError('IMAGE_NOT_FOUND', `${this.host}: the token service ${u.host} refused ${this.credentials ? `the credentials of ${this.credentials.username}` : 'anonymous access'} (${res.statusCode})`, {
+        hint: this.credentials ? 'check the credentials (--creds or the auth file)' : 'the image needs credentials: pass --creds USER:PASS or log in (auth.json)',
+      });
+    }
+    if (res.statusCode !== 200) throw new BerthError('REGISTRY_ERROR', `${this.host}: token request to ${u.host} answered ${res.statusCode}`, { hint: 'the token service failed; try again later' });
+    let token: unknown;
+    let expiresIn: unknown;
+    try {
+      const o = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      token = o['token'] ?? o['access_token'];
+      expiresIn = o['expires_in'];
+    } catch {
+      token = undefined;
+    }
+    if (typeof token !== 'string' || token === '' || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new BerthError('REGISTRY_ERROR', `${this.host}: the token service ${u.host} sent no usable token`, { hint: 'the registry is misconfigured' });
+    }
+    // The spec's default lifetime is 60 s; refresh a little before the end.
+    const lifetimeMs = (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 60) * 1000;
+    return { value: token, expiresAt: requested + lifetimeMs - Math.min(5_000, lifetimeMs / 10) };
+  }
+
+  private async retrying(fn: () => Promise<IncomingMessage>): Promise<IncomingMessage> {
+    for (let attempt = 1; ; attempt++) {
+      let res: IncomingMessage;
+      try {
+        res = await fn();
+      } catch (e) {
+        if (isTransientNetworkError(e) && attempt < this.retry.attempts) {
+          await sleep(retryDelay(this.retry, attempt, undefined));
+          continue;
+        }
+        throw e;
+      }
+      if (isRetryableStatus(res.statusCode) && attempt < this.retry.attempts) {
+        const retryAfter = res.headers['retry-after'];
+        res.destroy();
+        await sleep(retryDelay(this.retry, attempt, retryAfter));
+        continue;
+      }
+      return res;
+    }
+  }
+
+  private send(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+    return this.retrying(() => this.raw(url, headers));
+  }
+
+  private checkScheme(next: URL, what: string): void {
+    if (next.protocol !== 'https:' && !(next.protocol === 'http:' && !this.tlsVerify)) {
+      throw new BerthError('REGISTRY_ERROR', `${this.host}: refusing ${what}: not HTTPS`, { hint: 'refusing to leave TLS; use --tls-verify=false only for trusted local registries' });
+    }
+  }
+
+  /** Follow redirects; Authorization goes only to the registry's own origin. */
+  private async follow(start: URL, headers: Record<string, string>, authorization: string | undefined): Promise<IncomingMessage> {
+    const origin = this.baseUrl === undefined ? undefined : new URL(this.baseUrl).origin;
+    let url = start;
     for (let hop = 0; ; hop++) {
-      const sameHost = url.host === new URL(this.baseUrl!).host;
-      const res = await this.raw('GET', url, token && sameHost ? { ...headers, authorization: `Bearer ${token}` } : headers);
+      const own = authorization !== undefined && url.origin === origin;
+      const res = await this.raw(url, own ? { ...headers, authorization } : headers);
       const location = res.headers.location;
       if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
-        res.resume();
-        if (hop >= MAX_REDIRECTS) throw new BerthError('REGISTRY_ERROR', `${this.host}: too many redirects for ${path}`, { hint: 'the registry is misconfigured' });
-        const next = new URL(location, url);
-        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && !this.tlsVerify)) {
-          throw new BerthError('REGISTRY_ERROR', `${this.host} redirected ${path} to a ${next.protocol} URL`, { hint: 'refusing to leave TLS; use --tls-verify=false only for trusted local registries' });
+        res.destroy();
+        if (hop >= MAX_REDIRECTS) throw new BerthError('REGISTRY_ERROR', `${this.host}: too many redirects for ${start.pathname}`, { hint: 'the registry is misconfigured' });
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new BerthError('REGISTRY_ERROR', `${this.host}: redirect to an invalid URL for ${start.pathname}`, { hint: 'the registry is misconfigured' });
         }
+        this.checkScheme(next, `the redirect of ${start.pathname} to ${next.origin}`);
         url = next;
         continue;
       }
@@ -93,42 +323,21 @@ export class RegistryClient {
     }
   }
 
-  private async token(scope: string): Promise<string | undefined> {
-    if (this.challenge === undefined) return undefined;
-    const cached = this.tokens.get(scope);
-    if (cached !== undefined) return cached;
-    const u = new URL(this.challenge.realm);
-    if (this.challenge.service !== undefined) u.searchParams.set('service', this.challenge.service);
-    u.searchParams.set('scope', scope);
-    const res = await this.raw('GET', u, {});
-    const body = await readCapped(res, 1024 * 1024, `token from ${u.host}`);
-    if (res.statusCode !== 200) throw new BerthError('REGISTRY_ERROR', `${this.host}: token request to ${u.host} answered ${res.statusCode}`, { hint: 'the image may need credentials' });
-    let token: unknown;
-    try {
-      const o = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      token = o['token'] ?? o['access_token'];
-    } catch {
-      token = undefined;
-    }
-    if (typeof token !== 'string' || token === '' || /[\r\n]/.test(token)) throw new BerthError('REGISTRY_ERROR', `${this.host}: the token service ${u.host} sent no usable token`, { hint: 'the registry is misconfigured' });
-    this.tokens.set(scope, token);
-    return token;
-  }
-
-  private raw(method: string, url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
-    const mod = url.protocol === 'https:' ? https : http;
+  private raw(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+    const secure = url.protocol === 'https:';
+    const mod = secure ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(
         url,
         {
-          method,
-          headers: { 'user-agent': 'berth', ...headers },
-          timeout: CONNECT_TIMEOUT_MS,
-          ...(url.protocol === 'https:' ? { rejectUnauthorized: this.tlsVerify } : {}),
+          method: 'GET',
+          headers: { 'user-agent': this.userAgent, ...headers },
+          timeout: this.connectTimeoutMs,
+          agent: secure ? this.httpsAgent : this.httpAgent,
         },
         (res) => {
-          // After the headers, a stalled body read errors the stream.
-          res.socket.setTimeout(IDLE_TIMEOUT_MS, () => res.destroy(new BerthError('REGISTRY_UNREACHABLE', `${this.host}: no data for ${IDLE_TIMEOUT_MS / 1000}s while reading ${url.pathname}`, { hint: 'the network or registry stalled; try again' })));
+          // After the headers, a stalled body read errors the stream (blob streams replace this with their own timer).
+          res.socket.setTimeout(this.idleTimeoutMs, () => res.destroy(this.stalled(url)));
           resolve(res);
         },
       );
@@ -138,14 +347,12 @@ export class RegistryClient {
     });
   }
 
+  stalled(url: URL): BerthError {
+    return new BerthError('REGISTRY_UNREACHABLE', `${this.host}: no data for ${this.idleTimeoutMs / 1000}s while reading ${url.pathname}`, { hint: 'the network or registry stalled; try again' });
+  }
+
   unreachable(e: unknown): BerthError {
-    const code = errnoCode(e);
-    const why =
-      code === 'ECONNREFUSED' ? 'connection refused'
-      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
-      : code === 'ETIMEDOUT' ? 'connection timed out'
-      : code === 'EPROTO' || code?.startsWith('ERR_SSL') || code?.startsWith('ERR_TLS') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ? `TLS failed (${code})`
-      : (e as Error)?.message ?? String(e);
+    const why = describeNetworkError(e);
     return new BerthError('REGISTRY_UNREACHABLE', `cannot reach registry ${this.host}: ${why}`, {
       hint: this.tlsVerify && why.startsWith('TLS') ? 'for a local registry without TLS, add --tls-verify=false' : 'check the address and that the registry is running',
       cause: e,
@@ -153,13 +360,18 @@ export class RegistryClient {
   }
 }
 
-function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header || !/^bearer\s/i.test(header)) return undefined;
-  const params = new Map<string, string>();
-  for (const m of header.slice(7).matchAll(/(\w+)="([^"]*)"/g)) params.set(m[1]!.toLowerCase(), m[2]!);
-  const realm = params.get('realm');
-  if (!realm) return undefined;
-  return { realm, service: params.get('service') };
+function basic(c: Credentials): string {
+  return `Basic ${Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64')}`;
+}
+
+export function describeNetworkError(e: unknown): string {
+  const code = errnoCode(e);
+  return code === 'ECONNREFUSED' ? 'connection refused'
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
+    : code === 'ETIMEDOUT' ? 'connection timed out'
+    : code === 'ECONNRESET' ? 'connection reset'
+    : code === 'EPROTO' || code?.startsWith('ERR_SSL') || code?.startsWith('ERR_TLS') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' ? `TLS failed (${code})`
+    : (e as Error)?.message ?? String(e);
 }
 
 /** Read a whole body, refusing more than `cap` bytes. */

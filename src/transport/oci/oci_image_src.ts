@@ -3,81 +3,31 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, errnoCode } from '../../errors.ts';
-import { encodedOf, parseDigest, type Digest } from '../../image/digest.ts';
-import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from '../../image/manifest.ts';
+import type { Digest } from '../../image/digest.ts';
+import type { Platform } from '../../image/manifest.ts';
 import { formatReference, type OciLayoutReference } from '../../image/reference.ts';
-import type { ImageSource, UntrustedManifest } from '../types.ts';
+import type { BlobDescriptor, BlobOptions, ImageSource, UntrustedManifest } from '../types.ts';
+import { OciLayout, type LayoutFiles } from './layout.ts';
 
-const REF_NAME = 'org.opencontainers.image.ref.name';
+/** A layout's files in a directory. Names come from layout.ts (fixed names or validated digests). */
+export class DirectoryFiles implements LayoutFiles {
+  readonly where: string;
 
-export class OciImageSource implements ImageSource {
-  readonly reference: OciLayoutReference;
-  readonly description: string;
-
-  constructor(reference: OciLayoutReference) {
-    this.reference = reference;
-    this.description = formatReference(reference);
+  constructor(dir: string) {
+    this.where = dir;
   }
 
-  async getManifest(digest?: Digest): Promise<UntrustedManifest> {
-    const descriptor = digest === undefined ? await this.resolveRef() : undefined;
-    const target = digest ?? descriptor!.digest;
-    const untrustedBytes = await this.readBlob(target, MAX_MANIFEST_BYTES, `manifest ${target}`);
-    return { untrustedBytes, mediaType: descriptor?.mediaType, claimedDigest: target };
-  }
-
-  async getBlob(descriptor: Descriptor): Promise<Readable> {
-    const file = this.blobPath(descriptor.digest);
-    const handle = await fs.open(file, 'r').catch((e: unknown) => {
-      throw this.missing(descriptor.digest, e);
-    });
-    return handle.createReadStream();
-  }
-
-  async close(): Promise<void> {}
-
-  private async resolveRef(): Promise<Descriptor> {
-    await fs.readFile(path.join(this.reference.dir, 'oci-layout'), 'utf8').catch((e: unknown) => {
-      throw new BerthError(errnoCode(e) === 'ENOENT' ? 'IMAGE_NOT_FOUND' : 'IO_ERROR', `${this.reference.dir} is not an OCI image layout (no oci-layout file)`, {
-        hint: 'give the directory that holds oci-layout, index.json and blobs/',
-        cause: e,
-      });
-    });
-    const bytes = await this.readFileCapped(path.join(this.reference.dir, 'index.json'), MAX_MANIFEST_BYTES, 'index.json');
-    const index = parseManifest(bytes, undefined, `${this.reference.dir}/index.json`);
-    if (index.kind !== 'index') throw new BerthError('MANIFEST_INVALID', `${this.reference.dir}/index.json is not an image index`, { hint: 'the layout is malformed' });
-    const { ref } = this.reference;
-    const matches = ref === undefined ? index.manifests : index.manifests.filter((m) => m.annotations?.[REF_NAME] === ref);
-    if (matches.length === 1) return matches[0]!;
-    const names = index.manifests.map((m) => m.annotations?.[REF_NAME]).filter((n): n is string => n !== undefined);
-    if (matches.length === 0) {
-      throw new BerthError('IMAGE_NOT_FOUND', `image ${this.description} not found${names.length ? ` (the layout has: ${names.join(', ')})` : ''}`, {
-        hint: 'name one of the layout\'s images as oci:DIR:NAME',
-      });
+  async read(name: string, cap: number, what: string): Promise<Buffer | undefined> {
+    let handle;
+    try {
+      handle = await fs.open(path.join(this.where, name), 'r');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
+      throw this.#ioError(name, e);
     }
-    throw new BerthError('USAGE', `${this.description} is ambiguous: the layout holds ${matches.length} images (${names.join(', ')})`, {
-      hint: 'name one as oci:DIR:NAME',
-    });
-  }
-
-  private blobPath(digest: Digest): string {
-    // The digest was validated, so its encoded part is a safe file name.
-    const d = parseDigest(digest);
-    return path.join(this.reference.dir, 'blobs', d.slice(0, d.indexOf(':')), encodedOf(d));
-  }
-
-  private async readBlob(digest: Digest, cap: number, what: string): Promise<Buffer> {
-    return this.readFileCapped(this.blobPath(digest), cap, what).catch((e: unknown) => {
-      if (e instanceof BerthError) throw e;
-      throw this.missing(digest, e);
-    });
-  }
-
-  private async readFileCapped(file: string, cap: number, what: string): Promise<Buffer> {
-    const handle = await fs.open(file, 'r');
     try {
       const { size } = await handle.stat();
-      if (size > cap) throw new BerthError('MANIFEST_INVALID', `${what} in ${this.reference.dir} is ${size} bytes, the limit is ${cap}`, { hint: 'the layout is malformed or hostile' });
+      if (size > cap) throw new BerthError('MANIFEST_INVALID', `${what} in ${this.where} is ${size} bytes, the limit is ${cap}`, { hint: 'the layout is malformed or hostile' });
       const buf = Buffer.alloc(size);
       const { bytesRead } = await handle.read(buf, 0, size, 0);
       return buf.subarray(0, bytesRead);
@@ -86,7 +36,43 @@ export class OciImageSource implements ImageSource {
     }
   }
 
-  private missing(digest: Digest, e: unknown): BerthError {
-    return new BerthError('IMAGE_NOT_FOUND', `blob ${digest} is missing from ${this.reference.dir}`, { hint: 'the layout is incomplete; copy it again', cause: e });
+  async open(name: string, offset: number): Promise<Readable | undefined> {
+    let handle;
+    try {
+      handle = await fs.open(path.join(this.where, name), 'r');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
+      throw this.#ioError(name, e);
+    }
+    // The stream owns (and closes) its handle.
+    return handle.createReadStream({ start: offset });
   }
+
+  #ioError(name: string, e: unknown): BerthError {
+    return new BerthError('IO_ERROR', `cannot read ${name} in ${this.where}: ${(e as Error).message}`, { hint: 'check the layout\'s permissions', cause: e });
+  }
+}
+
+export class OciImageSource implements ImageSource {
+  readonly reference: OciLayoutReference;
+  readonly description: string;
+  readonly platform: Platform | undefined;
+  readonly #layout: OciLayout;
+
+  constructor(reference: OciLayoutReference, platform?: Platform) {
+    this.reference = reference;
+    this.description = formatReference(reference);
+    this.platform = platform;
+    this.#layout = new OciLayout(new DirectoryFiles(reference.dir), reference.ref, this.description, `oci:${reference.dir}:NAME`);
+  }
+
+  getManifest(digest?: Digest): Promise<UntrustedManifest> {
+    return this.#layout.getManifest(digest);
+  }
+
+  getBlob(descriptor: BlobDescriptor, options: BlobOptions = {}): Promise<Readable> {
+    return this.#layout.getBlob(descriptor, options.offset ?? 0);
+  }
+
+  async close(): Promise<void> {}
 }
