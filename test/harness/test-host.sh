@@ -3,8 +3,9 @@
 #
 # A throw-away systemd runs as PID 1 of private pid+mount+cgroup+uts+ipc namespaces, on a
 # host whose own PID 1 is not systemd (Debian 12, systemd 252, cgroup v1 "hybrid", root).
-# The network namespace, /etc (except /etc/systemd/system), /var, /tmp and /work are the
-# host's; /run, /dev, /etc/systemd/system and the cgroup tree are private.
+# The network namespace, /tmp and /work are the host's; /etc, /usr/local and /var are the
+# host's seen through a copy-on-write overlay (writes stay in $BASE/overlay); /run, /dev,
+# /etc/systemd/system and the cgroup tree are private.
 #
 # Environment (all subcommands):
 #   TH_BASE     scratch dir on the host (keep it short: sockets below it must be < 108 bytes)
@@ -135,6 +136,15 @@ inner() {   # PID 1 of the new namespaces; ends by exec'ing systemd
     mount -n --bind /proc/sysrq-trigger /proc/sysrq-trigger
     mount -n -o remount,bind,ro /proc/sysrq-trigger
   fi
+  # Copy-on-write /etc, /usr/local and /var: what berth writes there inside (tmpfiles.d,
+  # host files from images, state directories) lands in $BASE/overlay/*/upper, never on
+  # the host, and survives a stop/start like a real disk would (a "reboot").
+  local d n
+  for d in /etc /usr/local /var; do
+    n=$(echo "$d" | tr / _)
+    mkdir -p "$BASE/overlay/$n/upper" "$BASE/overlay/$n/work"
+    mount -n -t overlay overlay -o "lowerdir=$d,upperdir=$BASE/overlay/$n/upper,workdir=$BASE/overlay/$n/work" "$d"
+  done
   # private /etc/systemd/system (host dir $BASE/etc-systemd-system, survives reboots)
   mount -n --bind "$BASE/etc-systemd-system" /etc/systemd/system
   # private /dev (like systemd-nspawn): sockets and symlinks created by units (/dev/log)

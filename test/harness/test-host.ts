@@ -196,6 +196,16 @@ export class TestHost {
     return path.join(this.base, 'run/log/journal');
   }
 
+  /**
+   * Where a file that a process inside wrote under /etc, /usr/local or /var is kept on
+   * the host (the copy-on-write overlay's upper dir); undefined for other paths.
+   */
+  overlayPath(insidePath: string): string | undefined {
+    const top = ['/usr/local', '/etc', '/var'].find((d) => insidePath === d || insidePath.startsWith(`${d}/`));
+    if (top === undefined) return undefined;
+    return path.join(this.base, 'overlay', top.replace(/\//g, '_'), 'upper', insidePath.slice(top.length));
+  }
+
   /** Host dir bind-mounted on /etc/systemd/system inside. */
   get unitDir(): string {
     return path.join(this.base, 'etc-systemd-system');
