@@ -459,7 +459,35 @@ export class TestHost {
     return this.#stopping;
   }
 
+  /**
+   * Power the test host off and boot it again on the same disk: /etc/systemd/system and
+   * the /etc, /usr/local, /var overlays persist, /run starts empty (as after a real
+   * reboot), and systemd brings back what is enabled.
+   */
+  async reboot(): Promise<void> {
+    if (this.#stopping) throw new Error(`TestHost ${this.cgroupName}: stopped`);
+    await this.#powerOff();
+    this.#pid = 0;
+    this.#launcher = undefined;
+    this.#launcherExited = undefined;
+    this.#launcherDone = false;
+    this.#launcherStatus = '';
+    if (this.#pidnsFd !== undefined) fs.closeSync(this.#pidnsFd);
+    this.#pidnsFd = undefined;
+    this.#pidnsIno = undefined;
+    this.#cgroupRoots = [];
+    spawnSync('rm', rmTreeArgs(path.join(this.base, 'run')));
+    live.add(this);
+    await this.#boot();
+  }
+
   async #doStop(): Promise<void> {
+    await this.#powerOff();
+    // --one-file-system: never delete through a leaked mount (assertClean() reports it)
+    spawnSync('rm', rmTreeArgs(this.base));
+  }
+
+  async #powerOff(): Promise<void> {
     const launcher = this.#launcher;
     if (launcher?.pid !== undefined && !this.#launcherDone) {
       // Only signal systemd while it is still the launcher's child: its PID cannot have
@@ -496,8 +524,6 @@ export class TestHost {
     }
     live.delete(this);
     await this.#removeCgroups(10_000);
-    // --one-file-system: never delete through a leaked mount (assertClean() reports it)
-    spawnSync('rm', rmTreeArgs(this.base));
   }
 
   async #waitLauncher(ms: number): Promise<boolean> {
