@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'DIGEST_MISMATCH'
   | 'MANIFEST_INVALID'
   | 'LAYER_INVALID'
+  | 'STORE_CORRUPT'
   | 'UNSAFE_PATH'
   | 'ALREADY_INSTALLED'
   | 'LOCKED'
@@ -60,6 +61,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   DIGEST_MISMATCH: ExitCode.integrity,
   MANIFEST_INVALID: ExitCode.integrity,
   LAYER_INVALID: ExitCode.integrity,
+  STORE_CORRUPT: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
   ALREADY_INSTALLED: ExitCode.conflict,
   LOCKED: ExitCode.conflict,
