@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'STORE_CORRUPT'
   | 'UNSAFE_PATH'
   | 'ALREADY_INSTALLED'
+  | 'IMAGE_IN_USE'
   | 'LOCKED'
   | 'START_FAILED'
   | 'STOP_FAILED'
@@ -64,6 +65,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   STORE_CORRUPT: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
   ALREADY_INSTALLED: ExitCode.conflict,
+  IMAGE_IN_USE: ExitCode.conflict,
   LOCKED: ExitCode.conflict,
   START_FAILED: ExitCode.startFailed,
   STOP_FAILED: ExitCode.startFailed,

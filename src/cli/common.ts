@@ -27,3 +27,41 @@ export async function run(args: GlobalArgs & { json?: boolean }, body: (ctx: OpC
     process.exitCode = reportError(e, json);
   }
 }
+
+/** Options for commands that read images: where from, how to authenticate, which trust policy. */
+export interface ImageSourceArgs {
+  'tls-verify': boolean | undefined;
+  creds: string | undefined;
+  platform: string | undefined;
+  policy: string | undefined;
+  'registries.d': string | undefined;
+  'insecure-policy': boolean;
+}
+
+export function imageSourceOptions<T>(y: Argv<T>) {
+  return y
+    .option('tls-verify', { type: 'boolean', describe: 'require HTTPS and verified certificates (--tls-verify=false for a local plain-HTTP registry)', defaultDescription: 'true, or registries.conf' })
+    .option('creds', { type: 'string', describe: 'registry credentials USER:PASS', defaultDescription: 'from auth.json' })
+    .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to pick from an image index', defaultDescription: 'this host' })
+    .option('policy', { type: 'string', describe: 'trust policy file', defaultDescription: '/etc/containers/policy.json' })
+    .option('registries.d', { type: 'string', describe: 'look-aside signature store configuration directory', defaultDescription: '/etc/containers/registries.d' })
+    .option('insecure-policy', { type: 'boolean', default: false, describe: 'run without a trust policy (accepts anything: never in production)' });
+}
+
+/** The ops/pull options these arguments describe. */
+export async function pullOptions(args: ImageSourceArgs, warn: (m: string) => void) {
+  const { parsePlatform } = await import('../image/manifest.ts');
+  if (args['insecure-policy']) warn('--insecure-policy: the trust policy is NOT enforced; any image is accepted');
+  return {
+    source: {
+      ...(args['tls-verify'] === undefined ? {} : { tlsVerify: args['tls-verify'] }),
+      ...(args.creds === undefined ? {} : { creds: args.creds }),
+    },
+    trust: {
+      ...(args.policy === undefined ? {} : { policyPath: args.policy }),
+      ...(args['registries.d'] === undefined ? {} : { registriesDir: args['registries.d'] }),
+      insecurePolicy: args['insecure-policy'],
+    },
+    ...(args.platform === undefined ? {} : { platform: parsePlatform(args.platform) }),
+  };
+}

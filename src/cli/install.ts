@@ -1,33 +1,73 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { run, type GlobalArgs } from './common.ts';
+import { imageSourceOptions, pullOptions, run, type GlobalArgs, type ImageSourceArgs } from './common.ts';
 
-interface InstallArgs extends GlobalArgs {
+interface InstallArgs extends GlobalArgs, ImageSourceArgs {
   image: string;
   system: boolean;
   name: string | undefined;
-  'tls-verify': boolean;
+  set: string[];
   runtime: string | undefined;
+  after: string[];
+  before: string[];
+  requires: string[];
+  wants: string[];
+  'required-by': string[];
+  'wanted-by': string[];
+  start: boolean;
+  'dry-run': boolean;
+  pull: 'always' | 'missing' | 'never';
+  'health-cmd': string | undefined;
   json: boolean;
 }
 
+const list = { type: 'string', array: true, default: [] as string[] } as const;
+
 export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
   command: 'install <image>',
-  describe: 'Install IMAGE as a system container under systemd and start it',
+  describe: 'Install IMAGE as a system container under systemd, enable and start it',
   builder: (y: Argv<GlobalArgs>) =>
-    y
-      .positional('image', { type: 'string', demandOption: true, describe: 'docker://HOST[:PORT]/REPO[:TAG|@DIGEST] or oci:DIR[:TAG]' })
+    imageSourceOptions(y)
+      .positional('image', { type: 'string', demandOption: true, describe: 'docker://HOST[:PORT]/REPO[:TAG|@DIGEST], a short name, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]' })
       .option('system', { type: 'boolean', default: true, describe: 'install as a system container (the only kind; accepted for atomic compatibility)' })
       .option('name', { type: 'string', describe: 'container and unit name', defaultDescription: 'the repository name, plus -TAG unless latest' })
-      .option('tls-verify', { type: 'boolean', default: true, describe: 'require HTTPS and verified certificates (--tls-verify=false for a local plain-HTTP registry)' })
+      .option('set', { ...list, describe: 'template value KEY=VALUE (repeatable; recorded and reused by updates)' })
       .option('runtime', { type: 'string', describe: 'OCI runtime: runc, crun or a path', defaultDescription: 'runc' })
+      .option('after', { ...list, describe: 'order after UNIT (a berth container name means its .service)' })
+      .option('before', { ...list, describe: 'order before UNIT' })
+      .option('requires', { ...list, describe: 'require UNIT' })
+      .option('wants', { ...list, describe: 'want UNIT' })
+      .option('required-by', { ...list, describe: 'be required by UNIT (in [Install])' })
+      .option('wanted-by', { ...list, describe: 'be wanted by UNIT (in [Install])' })
+      .option('start', { type: 'boolean', default: true, describe: 'start the unit (--no-start only enables it)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print the rendered config.json, unit and tmpfiles; change nothing' })
+      .option('pull', { choices: ['always', 'missing', 'never'] as const, default: 'missing' as const, describe: 'when to pull a registry image: always, when the store lacks it, or never' })
+      .option('health-cmd', { type: 'string', describe: 'command run in the container (sh -c) to prove an update healthy' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
-      .example('$0 install --system docker://registry.example.com/etcd:3.4', 'install and start etcd.service')
-      .example('$0 install --name web oci:/media/images:web', 'install from an OCI layout (offline)') as Argv<InstallArgs>,
+      .example('$0 install --system docker://registry.example.com/etcd:3.4', 'install and start etcd-3.4.service')
+      .example('$0 install --name flannel --after etcd --required-by docker oci:/media/images:flannel', 'order flannel between etcd and docker') as Argv<InstallArgs>,
   handler: (args: ArgumentsCamelCase<InstallArgs>) =>
     run(args, async (ctx) => {
       const { install } = await import('../ops/install.ts');
-      const result = await install(ctx, { image: args.image, name: args.name, tlsVerify: args['tls-verify'], runtime: args.runtime });
-      if (args.json) (await import('./output.ts')).printJson(result);
-      else process.stdout.write(`${result.name}: installed ${result.image} and started ${result.unit}\n`);
+      const { parseSetOptions } = await import('../render/values.ts');
+      const result = await install(ctx, {
+        image: args.image,
+        ...(args.name === undefined ? {} : { name: args.name }),
+        set: parseSetOptions(args.set),
+        ordering: { after: args.after, before: args.before, requires: args.requires, wants: args.wants, requiredBy: args['required-by'], wantedBy: args['wanted-by'] },
+        ...(args.runtime === undefined ? {} : { runtime: args.runtime }),
+        pull: await pullOptions(args, ctx.report.warn),
+        pullPolicy: args.pull,
+        noStart: !args.start,
+        dryRun: args['dry-run'],
+        ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
+      });
+      if (args.json) return (await import('./output.ts')).printJson(result);
+      if (result.rendered) {
+        const r = result.rendered;
+        process.stdout.write(`# config.json\n${r.configJson}\n# ${result.unit ?? '(no unit)'}\n${r.unit ?? ''}\n# tmpfiles.d/${result.name}.conf\n${r.tmpfiles ?? '(none)\n'}`);
+        return;
+      }
+      const what = result.unit === undefined ? 'installed (no service)' : result.activeState === 'active' ? `started ${result.unit}` : `enabled ${result.unit} (not started)`;
+      process.stdout.write(`${result.name}: installed ${result.image} and ${what}\n`);
     }),
 };

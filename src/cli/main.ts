@@ -7,19 +7,41 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../errors.ts';
 import { globalOptions } from './common.ts';
+import { imagesCommand } from './images.ts';
+import { inspectCommand } from './inspect.ts';
 import { installCommand } from './install.ts';
 import { listCommand } from './list.ts';
+import { mountCommand, umountCommand } from './mount.ts';
+import { pruneCommand } from './prune.ts';
+import { pullCommand } from './pull.ts';
+import { rmiCommand } from './rmi.ts';
+import { signCommand } from './sign.ts';
+import { trustCommand } from './trust.ts';
 import { uninstallCommand } from './uninstall.ts';
+import { verifyCommand } from './verify.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 export async function main(argv: string[]): Promise<void> {
   await globalOptions(yargs(argv))
     .scriptName('berth')
+    // --registries.d is a name, not a path into an object; --set A=1 --set B=2 IMAGE:
+    // each repeatable option takes one value, so IMAGE stays positional.
+    .parserConfiguration({ 'dot-notation': false, 'greedy-arrays': false })
     .usage('berth: system containers for systemd hosts\n\nUsage: $0 <command> [options]')
     .command(installCommand)
     .command(uninstallCommand)
     .command(listCommand)
+    .command(pullCommand)
+    .command(imagesCommand)
+    .command(inspectCommand)
+    .command(rmiCommand)
+    .command(pruneCommand)
+    .command(verifyCommand)
+    .command(mountCommand)
+    .command(umountCommand)
+    .command(signCommand)
+    .command(trustCommand)
     .demandCommand(1, 'name a command (berth --help lists them)')
     .strict()
     .version(version)

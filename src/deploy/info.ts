@@ -1,19 +1,37 @@
-/** info.json: what a deployment holds, written once when it is created. */
+/**
+ * info.json: what a deployment (one slot) holds, written once when the slot
+ * is staged and never changed after. Update and rollback read it to know what
+ * to re-render with and what to restore.
+ */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
+import type { InstalledHostFiles } from './hostfs.ts';
+import type { Ordering } from '../render/ordering.ts';
 
 export interface DeploymentInfo {
-  version: 1;
+  version: 2;
   name: string;
   /** The reference as given, canonicalised (docker://..., oci:...). */
   image: string;
   manifestDigest: string;
   configDigest: string;
+  /** The runtime as requested (runc, crun or a path) and as resolved. */
+  runtimeName: string;
   runtime: string;
   created: string;
-  /** Values the templates were rendered with (for updates to reuse). */
+  /** Every value the templates were rendered with. */
   values: Record<string, string>;
+  /** The --set values given by the user (recorded, reused by updates). */
+  set: Record<string, string>;
+  ordering: Ordering;
+  /** A command run inside the container to prove an update healthy. */
+  healthCmd?: string[];
+  /** false when the image's manifest.json says noContainerService. */
+  hasUnit: boolean;
+  hasTmpfiles: boolean;
+  /** Host files this deployment installed (from /exports/hostfs). */
+  hostFiles: InstalledHostFiles;
 }
 
 export const INFO_FILE = 'info.json';
@@ -28,7 +46,7 @@ export async function readInfo(deployment: string): Promise<DeploymentInfo | und
   }
   try {
     const info = JSON.parse(text) as DeploymentInfo;
-    if (info.version !== 1 || typeof info.name !== 'string') throw new Error('unknown version');
+    if (info.version !== 2 || typeof info.name !== 'string') throw new Error(`unknown version ${String(info.version)}`);
     return info;
   } catch (e) {
     throw new BerthError('IO_ERROR', `${deployment}/${INFO_FILE} is unreadable: ${(e as Error).message}`, {

@@ -4,11 +4,13 @@
  *   ROOT/containers/NAME.0/            rootfs/, config.json, info.json, copies of the unit
  *   /etc/systemd/system/NAME.service   the unit (in /etc, so it loads before /var is mounted)
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
 
 export const DEFAULT_ROOT = '/var/lib/berth';
 export const UNIT_DIR = '/etc/systemd/system';
+export const TMPFILES_DIR = '/etc/tmpfiles.d';
 
 /** A container name is also a unit name and a runc container ID. */
 const nameRe = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
@@ -55,5 +57,17 @@ export class Paths {
 
   unitFile(name: string): string {
     return path.join(this.unitDir, this.unitName(name));
+  }
+
+  tmpfilesFile(name: string): string {
+    return path.join(TMPFILES_DIR, `${name}.conf`);
+  }
+
+  /** The slot NAME points at, or undefined when it is not installed. */
+  async activeSlot(name: string): Promise<0 | 1 | undefined> {
+    const target = await fs.readlink(this.current(name)).catch(() => undefined);
+    if (target === `${name}.0`) return 0;
+    if (target === `${name}.1`) return 1;
+    return undefined;
   }
 }

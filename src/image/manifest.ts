@@ -180,6 +180,7 @@ export function layerCompression(mediaType: string): Compression {
     case 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd':
       return 'zstd';
     case MediaType.ociLayer:
+    case 'application/vnd.docker.image.rootfs.diff.tar':
     case 'application/vnd.oci.image.layer.nondistributable.v1.tar':
       return 'none';
     default:
@@ -238,4 +239,11 @@ export function selectPlatform(index: ImageIndex, want: Platform, what: string):
   throw new BerthError('IMAGE_NOT_FOUND', `${what} has no image for ${formatPlatform(want)} (available: ${available})`, {
     hint: 'use an image built for this host, or choose one of the listed platforms',
   });
+}
+
+/** "os/arch[/variant]" from the command line. */
+export function parsePlatform(value: string): Platform {
+  const m = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(value);
+  if (!m) throw new BerthError('USAGE', `invalid platform ${JSON.stringify(value)}`, { hint: 'use OS/ARCH[/VARIANT], e.g. linux/arm64/v8' });
+  return { os: m[1]!, architecture: m[2]!, ...(m[3] ? { variant: m[3] } : {}) };
 }

@@ -1,34 +1,40 @@
 /**
- * berth install --system: pull, check out, render, and start under systemd.
- * Either the container ends up active, or everything this call created is
- * undone (in reverse order) and the error says why.
+ * berth install --system: get the image (pulling it through the trust policy
+ * unless the store has it), check it out into a new slot, render it, put its
+ * unit, tmpfiles and host files in place, enable and start it. Either the
+ * container ends up active (or enabled, with --no-start), or everything this
+ * call created is undone and the error says why.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { shortDigest } from '../image/digest.ts';
 import { formatReference, parseImageReference, repositoryBaseName, type ImageReference } from '../image/reference.ts';
-import { resolveImage } from '../image/resolve.ts';
-import { exists, replaceSymlink, syncDir, writeFileAtomic } from '../deploy/fsutil.ts';
-import { writeInfo, type DeploymentInfo } from '../deploy/info.ts';
+import { exists } from '../deploy/fsutil.ts';
 import { checkName } from '../deploy/paths.ts';
-import { renderDefaultConfig } from '../render/oci-config.ts';
-import { renderDefaultUnit } from '../render/service.ts';
-import { execLine } from '../render/unit-file.ts';
-import { findRuntime, runtimeCommands } from '../runtime/runtime.ts';
-import { unpackImage } from '../store/unpack.ts';
+import type { Ordering } from '../render/ordering.ts';
+import { findRuntime } from '../runtime/runtime.ts';
+import { Store } from '../store/store.ts';
 import { journalTail } from '../systemd/journal.ts';
+import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
-import { openImageSource } from '../transport/index.ts';
 import { locked, type OpContext } from './context.ts';
+import { activate, commit, stage, Undo, type Staged } from './deployment.ts';
+import { obtainImage, type PullPolicy } from './obtain.ts';
+import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';
 import { removeUnit } from './unit-steps.ts';
 
 export interface InstallOptions {
   image: string;
   name?: string;
-  tlsVerify: boolean;
+  set?: Record<string, string>;
+  ordering?: Ordering;
   runtime?: string;
+  pull: PullOptions;
+  pullPolicy?: PullPolicy;
+  /** Enable only; do not start. */
+  noStart?: boolean;
+  /** Render and print, change nothing. */
+  dryRun?: boolean;
+  healthCmd?: string[];
   /** How long to wait for the start job. */
   startTimeoutMs?: number;
 }
@@ -37,28 +43,28 @@ export interface InstallResult {
   name: string;
   image: string;
   manifestDigest: string;
-  unit: string;
+  unit: string | undefined;
   activeState: string;
+  /** With --dry-run: what would be written. */
+  rendered?: { configJson: string; unit: string | undefined; tmpfiles: string | undefined; values: Record<string, string> };
 }
 
 /** atomic's default: the repository's last component, plus -TAG unless the tag is latest. */
 export function defaultName(ref: ImageReference): string {
   const base = repositoryBaseName(ref);
-  const tag = ref.transport === 'docker' ? ref.tag : undefined;
+  const tag = ref.transport === 'docker' || ref.transport === 'short-name' ? ref.tag : undefined;
   return tag && tag !== 'latest' ? `${base}-${tag}` : base;
 }
 
 export async function install(ctx: OpContext, options: InstallOptions): Promise<InstallResult> {
-  requireRoot('install');
+  if (!options.dryRun) requireRoot('install');
   const ref = parseImageReference(options.image);
   const name = checkName(options.name ?? defaultName(ref));
   return locked(ctx, `install ${name}`, () => installLocked(ctx, options, ref, name));
 }
 
-async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
-  const { paths, report } = ctx;
-  const unit = paths.unitName(name);
-
+async function checkFree(ctx: OpContext, name: string): Promise<void> {
+  const { paths } = ctx;
   // NAME.0 and NAME.1 are NAME's slots: a name that is another container's slot would collide.
   const slotOf = /^(.+)\.[01]$/.exec(name)?.[1];
   if (slotOf !== undefined && (await exists(paths.current(slotOf)))) {
@@ -66,7 +72,7 @@ async function installLocked(ctx: OpContext, options: InstallOptions, ref: Image
   }
   if ((await exists(paths.current(name))) || (await exists(paths.slot(name, 0))) || (await exists(paths.slot(name, 1)))) {
     throw new BerthError('ALREADY_INSTALLED', `container ${name} is already installed`, {
-      hint: `uninstall it first (berth uninstall ${name}) or choose another --name`,
+      hint: `uninstall it first (berth uninstall ${name}), update it (berth update ${name}) or choose another --name`,
     });
   }
   if (await exists(paths.unitFile(name))) {
@@ -74,99 +80,89 @@ async function installLocked(ctx: OpContext, options: InstallOptions, ref: Image
       hint: 'choose another --name; berth never overwrites units it did not create',
     });
   }
-  const runtime = await findRuntime(options.runtime);
+}
 
-  return withSystemd(async (systemd) => {
-    const undo: (() => Promise<void>)[] = [];
-    try {
-      await fs.mkdir(paths.containers, { recursive: true, mode: 0o700 });
-      const staging = paths.staging(name);
-      undo.push(() => fs.rm(staging, { recursive: true, force: true }));
-      await fs.mkdir(path.join(staging, 'rootfs'), { recursive: true, mode: 0o755 });
+async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
+  const { paths, report } = ctx;
+  await checkFree(ctx, name);
+  const runtimeName = options.runtime ?? 'runc';
+  const runtime = await findRuntime(runtimeName);
+  const store = await Store.open(paths.root);
+  const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
 
-      const source = await openImageSource(ref, { tlsVerify: options.tlsVerify });
-      let image;
-      try {
-        report.step(`Resolving ${source.description}`);
-        image = await resolveImage(source);
-        report.step(`Pulling ${shortDigest(image.manifestDigest)}: ${image.manifest.layers.length} layer(s)`);
-        await unpackImage(source, image, path.join(staging, 'rootfs'), (p) =>
-          report.step(`  layer ${p.layer}/${p.layers} ${shortDigest(p.digest)} (${formatBytes(p.size)})`),
-        );
-      } finally {
-        await source.close();
-      }
-
-      const slot = paths.slot(name, 0);
-      const current = paths.current(name);
-      const pidFile = `/run/berth/${name}/pid`;
-      const commands = runtimeCommands(runtime, name, current, pidFile);
-      const values: Record<string, string> = {
-        NAME: name,
-        DESTDIR: current,
-        IMAGE_NAME: formatReference(ref),
-        IMAGE_ID: image.manifestDigest,
-        PIDFILE: pidFile,
-        RUNTIME: runtime,
-        EXEC_START: execLine(commands.run),
-        EXEC_STARTPRE: execLine(commands.delete),
-        EXEC_STOPPOST: execLine(commands.delete),
-      };
-      const config = await renderDefaultConfig({ name, image: image.config });
-      const unitText = (await renderDefaultUnit(values)).toString();
-      await fs.writeFile(path.join(staging, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
-      await fs.writeFile(path.join(staging, unit), unitText, { mode: 0o644 });
-      const info: DeploymentInfo = {
-        version: 1,
-        name,
-        image: formatReference(ref),
-        manifestDigest: image.manifestDigest,
-        configDigest: image.manifest.config.digest,
-        runtime,
-        created: new Date().toISOString(),
-        values,
-      };
-      await writeInfo(staging, info);
-      await syncDir(staging);
-
-      // Commit the deployment: rename the staging dir into its slot, then point NAME at it.
-      await fs.rename(staging, slot);
-      undo.push(() => fs.rm(slot, { recursive: true, force: true }));
-      await replaceSymlink(path.basename(slot), current);
-      undo.push(() => fs.rm(current, { force: true }));
-
-      // The unit goes to /etc/systemd/system so it loads early at boot, even before /var.
-      await writeFileAtomic(paths.unitFile(name), unitText);
-      undo.push(() => removeUnit(systemd, paths.unitFile(name), unit));
-      await systemd.reload();
-      await systemd.enableUnitFiles([unit]);
-      report.step(`Starting ${unit}`);
-      const result = await systemd.startUnit(unit, options.startTimeoutMs ?? 120_000);
-      const state = await systemd.unitState(unit);
-      if (result !== 'done' || state.activeState !== 'active') {
-        throw await startFailure(unit, result, state.activeState);
-      }
-      report.step(`${unit} is active`);
-      return { name, image: info.image, manifestDigest: info.manifestDigest, unit, activeState: state.activeState };
-    } catch (e) {
-      for (const step of undo.reverse()) {
-        await step().catch((cleanupError: unknown) => ctx.report.warn(`cleanup: ${(cleanupError as Error).message}`));
-      }
-      throw e;
+  const undo = new Undo();
+  try {
+    const staged = await stage(
+      ctx,
+      store,
+      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}) },
+      undo,
+    );
+    if (options.dryRun) {
+      await undo.run(report);
+      const { configJson, unit, tmpfiles, values } = staged.rendered;
+      return { name, image: formatReference(reference), manifestDigest: image.manifestDigest, unit: unit === undefined ? undefined : paths.unitName(name), activeState: 'dry-run', rendered: { configJson, unit, tmpfiles, values } };
     }
-  });
+    await commit(paths, staged, 0, undo);
+    // The undo steps need the bus: they run before withSystemd disconnects it.
+    return await withSystemd(async (systemd) => {
+      try {
+        return await activateAndStart(ctx, systemd, staged, options, undo);
+      } catch (e) {
+        await undo.run(report);
+        throw e;
+      }
+    });
+  } catch (e) {
+    await undo.run(report);
+    throw e;
+  }
 }
 
-async function startFailure(unit: string, result: string, activeState: string): Promise<BerthError> {
-  const journal = await journalTail(unit);
-  return new BerthError('START_FAILED', `${unit} failed to start (job ${result}, state ${activeState}); the install was undone`, {
-    hint: 'the journal lines below say why; fix the image or its command and install again',
-    details: journal,
-  });
+async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged: Staged, options: InstallOptions, undo: Undo): Promise<InstallResult> {
+  const { paths, report } = ctx;
+  const { name, image, manifestDigest } = staged.info;
+  const unit = staged.info.hasUnit ? paths.unitName(name) : undefined;
+  if (unit !== undefined) undo.push(`unit ${unit}`, () => removeUnit(systemd, paths.unitFile(name), unit));
+  await activate(ctx, staged, 0, undo);
+  if (unit === undefined) {
+    undo.clear();
+    report.step(`${name}: no container service (manifest.json noContainerService); files installed`);
+    return { name, image, manifestDigest, unit, activeState: 'none' };
+  }
+  await systemd.reload();
+  await systemd.enableUnitFiles([unit]);
+  let activeState = 'inactive';
+  if (!options.noStart) {
+    report.step(`Starting ${unit}`);
+    activeState = await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the install was undone');
+    report.step(`${unit} is active`);
+  }
+  undo.clear();
+  return { name, image, manifestDigest, unit, activeState };
 }
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+/** How long a freshly started unit must stay up before it counts as started. */
+const SETTLE_MS = 300;
+
+/**
+ * Start `unit` and wait until its job is done and it is still active a
+ * moment later: a container that dies at once (or a Restart= loop) fails
+ * here rather than looking installed.
+ */
+export async function startAndCheck(systemd: SystemdManager, unit: string, timeoutMs: number, undone: string): Promise<string> {
+  const result = await systemd.startUnit(unit, timeoutMs);
+  let state = await systemd.unitState(unit);
+  if (result === 'done' && state.activeState === 'active') {
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    state = await systemd.unitState(unit);
+  }
+  if (result !== 'done' || state.activeState !== 'active' || state.subState === 'auto-restart') {
+    const journal = await journalTail(unit);
+    throw new BerthError('START_FAILED', `${unit} failed to start (job ${result}, state ${state.activeState}/${state.subState}); ${undone}`, {
+      hint: 'the journal lines below say why; fix the image or its command and try again',
+      details: journal,
+    });
+  }
+  return state.activeState;
 }

@@ -1,13 +1,15 @@
 /**
- * berth uninstall: stop and disable the unit, remove it and every slot.
- * Idempotent: uninstalling what is not there succeeds and says so.
+ * berth uninstall: stop and disable the unit, remove it, its tmpfiles and the
+ * unchanged host files, then both slots. State directories are user data:
+ * they stay (tmpfiles `d` lines are not purged). Idempotent: uninstalling
+ * what is not there succeeds and says so.
  */
 import fs from 'node:fs/promises';
 import { checkName } from '../deploy/paths.ts';
 import { exists } from '../deploy/fsutil.ts';
-import { readInfo } from '../deploy/info.ts';
 import { withSystemd } from '../systemd/session.ts';
 import { locked, type OpContext } from './context.ts';
+import { deactivateFiles, readSlotInfo } from './deployment.ts';
 import { requireRoot } from './require-root.ts';
 import { removeUnit } from './unit-steps.ts';
 
@@ -15,6 +17,8 @@ export interface UninstallResult {
   name: string;
   /** false when there was nothing to remove. */
   removed: boolean;
+  /** Host files left because they were changed since install. */
+  keptHostFiles: string[];
 }
 
 export async function uninstall(ctx: OpContext, name: string): Promise<UninstallResult> {
@@ -25,23 +29,21 @@ export async function uninstall(ctx: OpContext, name: string): Promise<Uninstall
 
 async function uninstallLocked(ctx: OpContext, name: string): Promise<UninstallResult> {
   const { paths, report } = ctx;
-  const slots = [paths.slot(name, 0), paths.slot(name, 1)];
-  const present = await Promise.all([paths.current(name), ...slots].map(exists));
-  if (!present.some(Boolean)) {
-    // A unit of the same name that berth did not create is not ours to remove.
-    return { name, removed: false };
-  }
-  // Only remove the unit if a deployment says berth made it.
-  const infos = await Promise.all(slots.map((s) => readInfo(s).catch(() => undefined)));
-  const ours = infos.some((i) => i?.name === name) || (await exists(paths.current(name)));
-  await withSystemd(async (systemd) => {
-    if (ours) {
+  const present = await Promise.all([paths.current(name), paths.slot(name, 0), paths.slot(name, 1)].map(exists));
+  // Without a deployment, a unit of this name is not berth's to remove.
+  if (!present.some(Boolean)) return { name, removed: false, keptHostFiles: [] };
+  const active = (await paths.activeSlot(name)) ?? 0;
+  const info = (await readSlotInfo(paths, name, active)) ?? (await readSlotInfo(paths, name, active === 0 ? 1 : 0));
+  if (info === undefined || info.hasUnit) {
+    await withSystemd(async (systemd) => {
       report.step(`Stopping and removing ${paths.unitName(name)}`);
       await removeUnit(systemd, paths.unitFile(name), paths.unitName(name));
-    }
-  });
+    });
+  }
+  const { keptHostFiles } = info ? await deactivateFiles(ctx, info) : { keptHostFiles: [] };
+  for (const f of keptHostFiles) report.warn(`kept host file ${f}: it was changed after install`);
   // The NAME symlink goes first: from then on the container is not "installed".
   await fs.rm(paths.current(name), { force: true });
-  for (const slot of slots) await fs.rm(slot, { recursive: true, force: true });
-  return { name, removed: true };
+  for (const slot of [0, 1] as const) await fs.rm(paths.slot(name, slot), { recursive: true, force: true });
+  return { name, removed: true, keptHostFiles };
 }

@@ -109,7 +109,9 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
     for (const source of bindMountSources(config.spec)) {
       // A source the image's host files create is not missing.
       if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
-      if (!(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+      // Under /run a source that exists now (made by another container) is gone after a
+      // reboot: this container must be able to recreate it itself.
+      if (isVolatile(source) || !(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
     }
     tmpfiles = tmpfilesForMissing(missing);
   }
@@ -153,4 +155,9 @@ function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[])
   return Object.keys(input.set)
     .filter((k) => !used.has(k) && !declared.has(k))
     .map((k) => `--set ${k}: the image's templates do not use ${k}`);
+}
+
+/** Paths on tmpfs that a reboot empties. */
+function isVolatile(p: string): boolean {
+  return /^\/(run|var\/run)\//.test(p);
 }

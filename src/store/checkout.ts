@@ -106,7 +106,7 @@ export async function materialise(root: DirNode, target: string, objectsDir: str
     await forEachLimited(all.slice(1), IO_IN_FLIGHT, (p) => linker.place(p));
     copied = linker.copied;
 
-    // Deepest first, a level at a time, like layer-apply.ts: a directory's
+    // Deepest first, a level at a time: a directory's
     // mtime is set after everything below it is final.
     for (let i = levels.length - 1; i >= 0; i--) {
       await forEachLimited(levels[i]!, IO_IN_FLIGHT, async ({ path, node }) => {

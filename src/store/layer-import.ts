@@ -37,9 +37,8 @@ import type { Readable } from 'node:stream';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import type { Digest } from '../image/digest.ts';
 import { forEachLimited, lstatOrNull, syncDir, TaskQueue } from './fsutil.ts';
-import { MAX_LAYER_ENTRIES } from './layer-apply.ts';
 import { encodeXattrs, objectHasher, objectPath, symlinkKey, XATTRS_SUFFIX } from './objects.ts';
-import { MAX_PATH_BYTES, layerInvalid, normaliseEntryPath, quoteName, relJoin, unsafePath } from './secure-path.ts';
+import { MAX_LAYER_ENTRIES, MAX_PATH_BYTES, layerInvalid, normaliseEntryPath, quoteName, relJoin, unsafePath } from './secure-path.ts';
 import { DEFAULT_MAX_EXTENDED_HEADER_BYTES, TarReader, type TarHeader } from './tar-reader.ts';
 import type { LayerEntry, LayerRecord, ObjectKey, ObjectMeta } from './types.ts';
 

@@ -7,7 +7,7 @@
  *  - an entry replaces whatever is at its path: a file replaces a directory
  *    (and everything in it), a directory replaces a file; a directory entry
  *    over an existing directory only updates its metadata;
- *  - parents are resolved like layer-apply.ts's resolveDirIn: a parent that
+ *  - parents are resolved like filepath-securejoin: a parent that
  *    is a symlink in the merged tree is followed, but re-rooted at the image
  *    root (absolute targets start at the root, ".." clamps at it), so
  *    nothing can be placed outside; missing parents are created 0755
@@ -46,7 +46,7 @@ export interface SpecialNode {
 }
 export type TreeNode = DirNode | FileNode | SymlinkNode | SpecialNode;
 
-/** Symlinks followed while resolving one path before giving up (like securejoin and resolveDirIn). */
+/** Symlinks followed while resolving one path before giving up (like filepath-securejoin). */
 const MAX_SYMLINKS = 255;
 
 export function newRoot(): DirNode {

@@ -26,13 +26,17 @@ describe('berth install --system, end to end', () => {
   let web: BuiltImage;
   const page = `<h1>berth e2e ${process.pid}</h1>\n`;
 
-  const berth = (...args: string[]) => host.exec(process.execPath, [BERTH, '--root', root, ...args], { timeoutMs: 180_000 });
+  let policy: string;
+  const berth = (...args: string[]) =>
+    host.exec(process.execPath, [BERTH, '--root', root, ...(args[0] === 'install' ? ['install', '--policy', policy, ...args.slice(1)] : args)], { timeoutMs: 180_000 });
 
   before(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-e2e-'));
     root = path.join(work, 'root');
     layout = path.join(work, 'layout');
     port = await unusedPort();
+    policy = path.join(work, 'policy.json');
+    await fs.writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     [host, registry] = await Promise.all([TestHost.start(), TestRegistry.start()]);
     web = await buildImage(layout, 'web', webImage(port, page));
     await buildImage(layout, 'broken', brokenImage());
@@ -132,7 +136,7 @@ describe('berth install --system, end to end', () => {
   it('fails with exit 7 when the command does not exist, and undoes the install', async () => {
     const r = await berth('install', `oci:${layout}:broken`, '--name', 'broken');
     assert.equal(r.code, 7, r.stderr);
-    assert.match(r.stderr, /berth: error: broken.service failed to start \(job failed, state failed\); the install was undone/);
+    assert.match(r.stderr, /berth: error: broken.service failed to start \(job failed, state failed\/failed\); the install was undone/);
     assert.match(r.stderr, /no such file or directory|not found/i, 'the journal says why');
     await unitGone('broken');
     assert.deepEqual(await leftovers(), []);

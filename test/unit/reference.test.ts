@@ -20,7 +20,7 @@ describe('image references', () => {
     it(`parses ${input}`, () => assert.equal(formatReference(parseImageReference(input)), canonical));
   }
 
-  const bad = ['', 'docker://UPPER/case', 'docker://host:5000/repo:bad tag', 'docker://r/x@sha256:abc', 'docker-archive:/tmp/x.tar', 'docker://a/b\nc', 'oci:', 'docker://host/-bad'];
+  const bad = ['', 'dir:/tmp/x', 'docker://UPPER/case', 'docker://host:5000/repo:bad tag', 'docker://r/x@sha256:abc', 'docker://a/b\nc', 'oci:', 'docker://host/-bad'];
   for (const input of bad) {
     it(`refuses ${JSON.stringify(input)} with INVALID_REFERENCE`, () => {
       assert.throws(() => parseImageReference(input), (e: { code?: string; hint?: string }) => e.code === 'INVALID_REFERENCE' && typeof e.hint === 'string');

@@ -1,0 +1,41 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { run, type GlobalArgs } from './common.ts';
+
+interface InspectArgs extends GlobalArgs {
+  image: string;
+  json: boolean;
+}
+
+export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
+  command: 'inspect <image>',
+  describe: 'Show a stored image: digest, platform, layers, config, labels, signatures',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('image', { type: 'string', demandOption: true, describe: 'reference or digest (prefix)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print as JSON' }) as Argv<InspectArgs>,
+  handler: (args: ArgumentsCamelCase<InspectArgs>) =>
+    run(args, async (ctx) => {
+      const { inspect } = await import('../ops/images.ts');
+      const { printJson } = await import('./output.ts');
+      const d = await inspect(ctx, args.image);
+      if (args.json) return printJson(d);
+      const c = d.config.config;
+      const lines = [
+        `Digest:     ${d.digest}`,
+        `References: ${d.references.join(', ') || '<none>'}`,
+        `Platform:   ${d.platform}`,
+        `Created:    ${d.created}`,
+        `Signatures: ${d.signatures}`,
+        `Used by:    ${d.usedBy.join(', ') || '-'}`,
+        `Command:    ${JSON.stringify([...(c.Entrypoint ?? []), ...(c.Cmd ?? [])])}`,
+        `Env:        ${(c.Env ?? []).join(' ')}`,
+        `WorkingDir: ${c.WorkingDir ?? '/'}`,
+        `User:       ${c.User ?? 'root'}`,
+        'Labels:',
+        ...Object.entries(c.Labels ?? {}).map(([k, v]) => `  ${k}=${v}`),
+        'Layers:',
+        ...d.layerDigests.map((l) => `  ${l.digest}  ${l.size}  ${l.mediaType}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }),
+};

@@ -1,0 +1,23 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { imageSourceOptions, pullOptions, run, type GlobalArgs, type ImageSourceArgs } from './common.ts';
+
+interface PullArgs extends GlobalArgs, ImageSourceArgs {
+  image: string;
+  json: boolean;
+}
+
+export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
+  command: 'pull <image>',
+  describe: 'Fetch IMAGE into the store, checking the trust policy and every digest',
+  builder: (y: Argv<GlobalArgs>) =>
+    imageSourceOptions(y)
+      .positional('image', { type: 'string', demandOption: true, describe: 'docker://…, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or a short name' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as Argv<PullArgs>,
+  handler: (args: ArgumentsCamelCase<PullArgs>) =>
+    run(args, async (ctx) => {
+      const { pull } = await import('../ops/images.ts');
+      const r = await pull(ctx, args.image, await pullOptions(args, ctx.report.warn));
+      if (args.json) return (await import('./output.ts')).printJson({ reference: r.reference, digest: r.manifestDigest, layers: r.layers, fetchedLayers: r.fetchedLayers, newBytes: r.newBytes });
+      process.stdout.write(`${r.reference}: ${r.manifestDigest}\n`);
+    }),
+};

@@ -1,0 +1,177 @@
+/**
+ * The steps that make and unmake a deployment, shared by install, update and
+ * rollback:
+ *   stage    check the image out of the store into a hidden staging directory,
+ *            read its /exports, render config.json, the unit and tmpfiles, and
+ *            write them with info.json next to the rootfs;
+ *   commit   rename the staging directory into a slot;
+ *   activate put the slot's unit, tmpfiles and host files in place and point
+ *            NAME at the slot.
+ * Every step that changes the host pushes its inverse onto an Undo stack, so
+ * a failure anywhere puts the host back as it was.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { formatReference, type ImageReference } from '../image/reference.ts';
+import { applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
+import { replaceSymlink, syncDir, writeFileAtomic } from '../deploy/fsutil.ts';
+import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
+import type { Paths } from '../deploy/paths.ts';
+import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
+import { renderContainer, type Rendered } from '../render/container.ts';
+import { readExports } from '../render/exports.ts';
+import type { Ordering } from '../render/ordering.ts';
+import { UnitFile } from '../render/unit-file.ts';
+import type { Store } from '../store/store.ts';
+import type { StoredImage } from '../store/types.ts';
+import type { OpContext } from './context.ts';
+
+/** Inverse steps, run last-first; each failure is reported and the rest still run. */
+export class Undo {
+  private readonly steps: { what: string; run: () => Promise<unknown> }[] = [];
+
+  push(what: string, run: () => Promise<unknown>): void {
+    this.steps.push({ what, run });
+  }
+
+  async run(report: OpContext['report']): Promise<void> {
+    for (const step of this.steps.reverse()) {
+      await step.run().catch((e: unknown) => report.warn(`undo ${step.what}: ${(e as Error).message}`));
+    }
+    this.steps.length = 0;
+  }
+
+  /** Forget the steps: the change is committed. */
+  clear(): void {
+    this.steps.length = 0;
+  }
+}
+
+export interface DeploySpec {
+  name: string;
+  ref: ImageReference;
+  image: StoredImage;
+  set: Record<string, string>;
+  ordering: Ordering;
+  /** As requested (runc, crun or a path) and as resolved to a path. */
+  runtimeName: string;
+  runtime: string;
+  healthCmd?: string[];
+  /** Reuse the UUID of an earlier deployment (updates keep the container's identity). */
+  uuid?: string;
+}
+
+export interface Staged {
+  dir: string;
+  info: DeploymentInfo;
+  rendered: Rendered;
+}
+
+/** Build a complete deployment in a staging directory (removed by `undo` on failure). */
+export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo: Undo): Promise<Staged> {
+  const { paths, report } = ctx;
+  await fs.mkdir(paths.containers, { recursive: true, mode: 0o700 });
+  const dir = paths.staging(spec.name);
+  undo.push(`staging ${dir}`, () => fs.rm(dir, { recursive: true, force: true }));
+  await fs.mkdir(dir, { mode: 0o755 });
+  const checkout = await store.checkout(spec.image.manifestDigest, path.join(dir, 'rootfs'));
+  report.step(`Checked out ${checkout.files} files, ${checkout.dirs} directories, ${checkout.links} symlinks`);
+  const exports = await readExports(path.join(dir, 'rootfs'));
+  const rendered = await renderContainer({
+    name: spec.name,
+    destDir: paths.current(spec.name),
+    imageName: formatReference(spec.ref),
+    imageId: spec.image.manifestDigest,
+    imageConfig: spec.image.config,
+    exports,
+    set: spec.set,
+    runtime: spec.runtime,
+    ordering: spec.ordering,
+    ...(spec.uuid === undefined ? {} : { uuid: spec.uuid }),
+  });
+  for (const w of rendered.warnings) report.warn(w);
+  if (rendered.unit !== undefined && rendered.tmpfiles !== undefined) {
+    // Directories under /run vanish at reboot; creating them right before the start does
+    // not depend on the boot's systemd-tmpfiles-setup having run (or on its ordering).
+    rendered.unit = UnitFile.parse(rendered.unit, 'rendered unit')
+      .add('Service', 'ExecStartPre', `-systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
+      .toString();
+  }
+  await fs.writeFile(path.join(dir, 'config.json'), rendered.configJson, { mode: 0o644 });
+  if (rendered.unit !== undefined) await fs.writeFile(path.join(dir, paths.unitName(spec.name)), rendered.unit, { mode: 0o644 });
+  if (rendered.tmpfiles !== undefined) await fs.writeFile(path.join(dir, 'tmpfiles.conf'), rendered.tmpfiles, { mode: 0o644 });
+  const info: DeploymentInfo = {
+    version: 2,
+    name: spec.name,
+    image: formatReference(spec.ref),
+    manifestDigest: spec.image.manifestDigest,
+    configDigest: spec.image.manifest.config.digest,
+    runtimeName: spec.runtimeName,
+    runtime: spec.runtime,
+    created: new Date().toISOString(),
+    values: rendered.values,
+    set: spec.set,
+    ordering: spec.ordering,
+    ...(spec.healthCmd ? { healthCmd: spec.healthCmd } : {}),
+    hasUnit: rendered.unit !== undefined,
+    hasTmpfiles: rendered.tmpfiles !== undefined,
+    hostFiles: { files: [], dirs: [] },
+  };
+  await writeInfo(dir, info);
+  return { dir, info, rendered };
+}
+
+/** Move a staged deployment into `slot` (replacing whatever an older deployment left there). */
+export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo): Promise<string> {
+  const target = paths.slot(staged.info.name, slot);
+  await fs.rm(target, { recursive: true, force: true });
+  await syncDir(staged.dir);
+  await fs.rename(staged.dir, target);
+  staged.dir = target;
+  undo.push(`slot ${target}`, () => fs.rm(target, { recursive: true, force: true }));
+  return target;
+}
+
+/**
+ * Put a committed slot's system files in place: host files (recorded into its
+ * info.json), tmpfiles (applied), the unit, and the NAME symlink. The caller
+ * reloads systemd.
+ */
+export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo): Promise<void> {
+  const { paths } = ctx;
+  const { name } = staged.info;
+  if (staged.rendered.hostfs.length > 0) {
+    const applied = await applyHostFiles(staged.rendered.hostfs);
+    undo.push('host files', () => removeHostFiles(applied));
+    for (const kept of applied.kept) ctx.report.warn(`host file ${kept} already exists; kept it as it is`);
+    staged.info.hostFiles = { files: applied.files, dirs: applied.dirs };
+    await writeInfo(staged.dir, staged.info);
+  }
+  if (staged.rendered.tmpfiles !== undefined) {
+    await installTmpfiles(paths.tmpfilesFile(name), staged.rendered.tmpfiles);
+    undo.push('tmpfiles', () => removeTmpfiles(paths.tmpfilesFile(name)));
+  }
+  const previous = await fs.readlink(paths.current(name)).catch(() => undefined);
+  await replaceSymlink(path.basename(paths.slot(name, slot)), paths.current(name));
+  undo.push(`${paths.current(name)} symlink`, () =>
+    previous === undefined ? fs.rm(paths.current(name), { force: true }) : replaceSymlink(previous, paths.current(name)),
+  );
+  if (staged.rendered.unit !== undefined) {
+    // In /etc/systemd/system so it loads early at boot, even before /var is mounted.
+    await writeFileAtomic(paths.unitFile(name), staged.rendered.unit);
+  }
+}
+
+/** Remove what activate() put on the host for a deployment described by `info` (not the slot itself). */
+export async function deactivateFiles(ctx: OpContext, info: DeploymentInfo): Promise<{ keptHostFiles: string[] }> {
+  const { paths } = ctx;
+  await removeTmpfiles(paths.tmpfilesFile(info.name));
+  const removed = await removeHostFiles(info.hostFiles);
+  return { keptHostFiles: removed.kept };
+}
+
+export async function readSlotInfo(paths: Paths, name: string, slot: 0 | 1): Promise<DeploymentInfo | undefined> {
+  return readInfo(paths.slot(name, slot)).catch(() => undefined);
+}
+
+export type { InstalledHostFiles };

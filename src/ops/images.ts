@@ -1,0 +1,147 @@
+/** berth pull, images, inspect, rmi, prune, verify: the store as users see it. */
+import fs from 'node:fs/promises';
+import { BerthError, errnoCode } from '../errors.ts';
+import { parseDigest, type Digest } from '../image/digest.ts';
+import { formatPlatform } from '../image/manifest.ts';
+import { formatReference, parseImageReference } from '../image/reference.ts';
+import { readInfo } from '../deploy/info.ts';
+import type { Paths } from '../deploy/paths.ts';
+import { Store } from '../store/store.ts';
+import type { StoredImage } from '../store/types.ts';
+import { locked, type OpContext } from './context.ts';
+import { pullImage, type PullOptions, type PullResult } from './pull.ts';
+import { requireRoot } from './require-root.ts';
+
+export async function pull(ctx: OpContext, image: string, options: PullOptions): Promise<PullResult> {
+  requireRoot('pull');
+  const ref = parseImageReference(image);
+  return locked(ctx, `pull ${image}`, async () => pullImage(ctx, await Store.open(ctx.paths.root), ref, options));
+}
+
+export interface ImageSummary {
+  digest: string;
+  references: string[];
+  platform: string;
+  layers: number;
+  size: number;
+  created: string;
+  signatures: number;
+  /** Containers whose deployments use it. */
+  usedBy: string[];
+}
+
+export async function images(ctx: OpContext): Promise<ImageSummary[]> {
+  const store = await Store.open(ctx.paths.root);
+  const used = await imagesInUse(ctx.paths);
+  return (await store.listImages()).map((i) => summary(i, used));
+}
+
+export interface ImageDetails extends ImageSummary {
+  mediaType: string;
+  config: StoredImage['config'];
+  layerDigests: { digest: string; diffId: string; size: number; mediaType: string }[];
+}
+
+export async function inspect(ctx: OpContext, image: string): Promise<ImageDetails> {
+  const store = await Store.open(ctx.paths.root);
+  const stored = await find(store, image);
+  const used = await imagesInUse(ctx.paths);
+  return {
+    ...summary(stored, used),
+    mediaType: stored.manifest.mediaType,
+    config: stored.config,
+    layerDigests: stored.manifest.layers.map((l, i) => ({ digest: l.digest, diffId: stored.config.rootfs.diff_ids[i]!, size: l.size, mediaType: l.mediaType })),
+  };
+}
+
+/** Remove a reference (or, given a digest, the image and all its references). Refuses images a container uses. */
+export async function rmi(ctx: OpContext, image: string): Promise<{ removed: string[] }> {
+  requireRoot('rmi');
+  return locked(ctx, `rmi ${image}`, async () => {
+    const store = await Store.open(ctx.paths.root);
+    const stored = await find(store, image);
+    const used = await imagesInUse(ctx.paths);
+    const users = used.get(stored.manifestDigest) ?? [];
+    const byDigest = isDigestArg(image);
+    const refs = byDigest ? stored.references : [canonical(image)];
+    const lastRef = stored.references.every((r) => refs.includes(r));
+    if (lastRef && users.length > 0) {
+      throw new BerthError('IMAGE_IN_USE', `image ${image} is used by ${users.join(', ')}`, { hint: `uninstall ${users.length > 1 ? 'them' : 'it'} first` });
+    }
+    for (const r of refs) await store.removeReference(r);
+    if (byDigest || lastRef) await store.removeImage(stored.manifestDigest);
+    return { removed: refs.length > 0 ? refs : [stored.manifestDigest] };
+  });
+}
+
+export async function prune(ctx: OpContext) {
+  requireRoot('prune');
+  return locked(ctx, 'prune', async () => {
+    const store = await Store.open(ctx.paths.root);
+    const used = await imagesInUse(ctx.paths);
+    return store.gc(new Set(used.keys()));
+  });
+}
+
+export async function verify(ctx: OpContext, repair: boolean) {
+  if (repair) requireRoot('verify --repair');
+  const run = async () => (await Store.open(ctx.paths.root)).verify({ repair });
+  return repair ? locked(ctx, 'verify --repair', run) : run();
+}
+
+/** Manifest digest -> names of containers whose slots (either one) use it. */
+export async function imagesInUse(paths: Paths): Promise<Map<string, string[]>> {
+  const used = new Map<string, string[]>();
+  let entries: string[];
+  try {
+    entries = await fs.readdir(paths.containers);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return used;
+    throw e;
+  }
+  for (const entry of entries) {
+    if (entry.startsWith('.') || !/\.[01]$/.test(entry)) continue;
+    const info = await readInfo(`${paths.containers}/${entry}`).catch(() => undefined);
+    if (!info) continue;
+    used.set(info.manifestDigest, [...(used.get(info.manifestDigest) ?? []), info.name]);
+  }
+  return used;
+}
+
+function summary(i: StoredImage, used: Map<string, string[]>): ImageSummary {
+  return {
+    digest: i.manifestDigest,
+    references: i.references,
+    platform: formatPlatform({ os: i.config.os, architecture: i.config.architecture }),
+    layers: i.manifest.layers.length,
+    size: i.size,
+    created: i.created,
+    signatures: i.signatures.length,
+    usedBy: [...new Set(used.get(i.manifestDigest) ?? [])],
+  };
+}
+
+function isDigestArg(image: string): boolean {
+  return /^(sha256:)?[a-f0-9]{12,64}$/.test(image);
+}
+
+function canonical(image: string): string {
+  return formatReference(parseImageReference(image));
+}
+
+/** An image by reference, full digest or unique digest prefix (12+ hex digits). */
+export async function find(store: Store, image: string): Promise<StoredImage> {
+  let digest: Digest | undefined;
+  if (isDigestArg(image)) {
+    const hex = image.replace(/^sha256:/, '');
+    const matches = (await store.listImages()).filter((i) => i.manifestDigest.slice(7).startsWith(hex));
+    if (matches.length > 1) throw new BerthError('USAGE', `digest prefix ${image} is ambiguous`, { hint: 'give more digits' });
+    digest = matches[0]?.manifestDigest;
+    if (hex.length === 64) digest ??= parseDigest(`sha256:${hex}`);
+  } else {
+    digest = await store.resolveReference(canonical(image));
+  }
+  const stored = digest === undefined ? undefined : await store.getImage(digest);
+  if (!stored) throw new BerthError('IMAGE_NOT_FOUND', `image ${image} is not in the store`, { hint: 'berth images lists the stored images; berth pull fetches one' });
+  return stored;
+}

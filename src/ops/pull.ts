@@ -1,0 +1,117 @@
+/**
+ * Pulling an image into the store: the trust policy first (on the exact
+ * top-level manifest bytes, before anything else is parsed or fetched), then
+ * the platform manifest and config, then every missing layer, streamed
+ * download -> digest -> decompress -> diff_id -> store, several at a time.
+ * The image record and its reference are committed last: an interrupted pull
+ * leaves nothing visible, and the next one reuses every complete layer.
+ */
+import { BerthError } from '../errors.ts';
+import { decompressor } from '../image/compression.ts';
+import { shortDigest, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
+import { layerCompression, type Descriptor, type Platform } from '../image/manifest.ts';
+import { formatReference, type ImageReference } from '../image/reference.ts';
+import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
+import type { Store } from '../store/store.ts';
+import { checkTrust, type TrustOptions } from '../trust/index.ts';
+import { openImageSource } from '../transport/index.ts';
+import type { ImageSource, SourceOptions } from '../transport/types.ts';
+import type { OpContext } from './context.ts';
+
+export interface PullOptions {
+  source: SourceOptions;
+  trust: TrustOptions;
+  platform?: Platform;
+  /** Layers downloaded at once. */
+  concurrency?: number;
+}
+
+export interface PullResult {
+  /** Canonical form of the reference the image was pulled by (short names resolved). */
+  reference: string;
+  referenceObject: ImageReference;
+  manifestDigest: Digest;
+  image: ResolvedImage;
+  layers: number;
+  /** Layers that were not in the store yet. */
+  fetchedLayers: number;
+  newBytes: number;
+}
+
+const DEFAULT_CONCURRENCY = 3;
+
+/** Pull `ref` into `store`. Callers hold the state lock. */
+export async function pullImage(ctx: OpContext, store: Store, ref: ImageReference, options: PullOptions): Promise<PullResult> {
+  const source = await openImageSource(ref, options.source);
+  try {
+    ctx.report.step(`Resolving ${source.description}`);
+    const top = await source.getManifest();
+    // A short name resolves to the registry that has it: trust and record that one.
+    const resolvedRef = source.reference;
+    const verdict = await checkTrust(resolvedRef, top.untrustedBytes, options.trust);
+    const image = await resolveImage(source, { ...(options.platform ? { platform: options.platform } : {}), top });
+    const { layers } = image.manifest;
+    const missing: { layer: Descriptor; diffId: Digest; index: number }[] = [];
+    for (const [index, layer] of layers.entries()) {
+      const diffId = image.config.rootfs.diff_ids[index]!;
+      if (!(await store.hasLayer(diffId))) missing.push({ layer, diffId, index });
+    }
+    ctx.report.step(
+      `Pulling ${shortDigest(image.manifestDigest)}: ${layers.length} layer(s)${missing.length < layers.length ? `, ${layers.length - missing.length} already stored` : ''}`,
+    );
+    let newBytes = 0;
+    await forEachLimited(missing, options.concurrency ?? DEFAULT_CONCURRENCY, async ({ layer, diffId, index }) => {
+      const r = await importLayer(source, store, layer, diffId);
+      newBytes += r.newBytes;
+      ctx.report.step(`  layer ${index + 1}/${layers.length} ${shortDigest(layer.digest)} ${formatBytes(layer.size)}: ${r.entries} entries, ${formatBytes(r.newBytes)} new`);
+    });
+    await store.putImage({
+      manifestDigest: image.manifestDigest,
+      manifestBytes: image.manifestBytes,
+      configBytes: image.configBytes,
+      signatures: verdict.signatures,
+      // Signatures sign the top-level manifest (an index, when there is one): keep its bytes to re-check them later.
+      ...(top.untrustedBytes.equals(image.manifestBytes) ? {} : { signedManifestBytes: top.untrustedBytes }),
+    });
+    const reference = formatReference(resolvedRef);
+    await store.setReference(reference, image.manifestDigest);
+    return { reference, referenceObject: resolvedRef, manifestDigest: image.manifestDigest, image, layers: layers.length, fetchedLayers: missing.length, newBytes };
+  } finally {
+    await source.close();
+  }
+}
+
+async function importLayer(source: ImageSource, store: Store, layer: Descriptor, diffId: Digest) {
+  const what = `layer ${layer.digest} of ${source.description}`;
+  const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
+  const decompress = decompressor(layerCompression(layer.mediaType));
+  const uncompressed = new VerifyingStream(diffId, undefined, `uncompressed ${what} (diff_id)`);
+  compressed.once('error', (e) => decompress.destroy(e));
+  decompress.once('error', (e) => uncompressed.destroy(e instanceof BerthError ? e : new BerthError('LAYER_INVALID', `${what} does not decompress: ${e.message}`, { hint: 'the image is corrupt' })));
+  return store.importLayer(diffId, compressed.pipe(decompress).pipe(uncompressed));
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; the first failure stops new starts and is thrown. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
