@@ -36,7 +36,9 @@ export type ErrorCode =
   | 'ALREADY_INSTALLED'
   | 'IMAGE_IN_USE'
   | 'LOCKED'
+  | 'CONFLICT_BUS_NAME'
   | 'START_FAILED'
+  | 'UPDATE_FAILED'
   | 'STOP_FAILED'
   | 'SYSTEMD_ERROR'
   | 'NO_RUNTIME'
@@ -67,7 +69,9 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   ALREADY_INSTALLED: ExitCode.conflict,
   IMAGE_IN_USE: ExitCode.conflict,
   LOCKED: ExitCode.conflict,
+  CONFLICT_BUS_NAME: ExitCode.conflict,
   START_FAILED: ExitCode.startFailed,
+  UPDATE_FAILED: ExitCode.startFailed,
   STOP_FAILED: ExitCode.startFailed,
   SYSTEMD_ERROR: ExitCode.startFailed,
   NO_RUNTIME: ExitCode.host,

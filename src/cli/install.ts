@@ -17,6 +17,7 @@ interface InstallArgs extends GlobalArgs, ImageSourceArgs {
   'dry-run': boolean;
   pull: 'always' | 'missing' | 'never';
   'health-cmd': string | undefined;
+  'auto-update': boolean;
   json: boolean;
 }
 
@@ -42,6 +43,7 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the rendered config.json, unit and tmpfiles; change nothing' })
       .option('pull', { choices: ['always', 'missing', 'never'] as const, default: 'missing' as const, describe: 'when to pull a registry image: always, when the store lacks it, or never' })
       .option('health-cmd', { type: 'string', describe: 'command run in the container (sh -c) to prove an update healthy' })
+      .option('auto-update', { type: 'boolean', default: false, describe: 'let the auto-update timer (berth update --all --auto) update it' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .example('$0 install --system docker://registry.example.com/etcd:3.4', 'install and start etcd-3.4.service')
       .example('$0 install --name flannel --after etcd --required-by docker oci:/media/images:flannel', 'order flannel between etcd and docker') as Argv<InstallArgs>,
@@ -60,6 +62,7 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
         noStart: !args.start,
         dryRun: args['dry-run'],
         ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
+        autoUpdate: args['auto-update'],
       });
       if (args.json) return (await import('./output.ts')).printJson(result);
       if (result.rendered) {

@@ -7,17 +7,22 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../errors.ts';
 import { globalOptions } from './common.ts';
+import { agentCommand } from './agent.ts';
 import { imagesCommand } from './images.ts';
 import { inspectCommand } from './inspect.ts';
 import { installCommand } from './install.ts';
 import { listCommand } from './list.ts';
+import { logsCommand } from './logs.ts';
 import { mountCommand, umountCommand } from './mount.ts';
 import { pruneCommand } from './prune.ts';
 import { pullCommand } from './pull.ts';
 import { rmiCommand } from './rmi.ts';
+import { rollbackCommand } from './rollback.ts';
 import { signCommand } from './sign.ts';
+import { statusCommand } from './status.ts';
 import { trustCommand } from './trust.ts';
 import { uninstallCommand } from './uninstall.ts';
+import { updateCommand } from './update.ts';
 import { verifyCommand } from './verify.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -30,8 +35,12 @@ export async function main(argv: string[]): Promise<void> {
     .parserConfiguration({ 'dot-notation': false, 'greedy-arrays': false })
     .usage('berth: system containers for systemd hosts\n\nUsage: $0 <command> [options]')
     .command(installCommand)
+    .command(updateCommand)
+    .command(rollbackCommand)
     .command(uninstallCommand)
     .command(listCommand)
+    .command(statusCommand)
+    .command(logsCommand)
     .command(pullCommand)
     .command(imagesCommand)
     .command(inspectCommand)
@@ -42,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(umountCommand)
     .command(signCommand)
     .command(trustCommand)
+    .command(agentCommand)
     .demandCommand(1, 'name a command (berth --help lists them)')
     .strict()
     .version(version)

@@ -27,6 +27,8 @@ export interface DeploymentInfo {
   ordering: Ordering;
   /** A command run inside the container to prove an update healthy. */
   healthCmd?: string[];
+  /** Opted in to `berth update --all --auto` (the auto-update timer). */
+  autoUpdate?: boolean;
   /** false when the image's manifest.json says noContainerService. */
   hasUnit: boolean;
   hasTmpfiles: boolean;

@@ -57,6 +57,7 @@ export interface DeploySpec {
   runtimeName: string;
   runtime: string;
   healthCmd?: string[];
+  autoUpdate?: boolean;
   /** Reuse the UUID of an earlier deployment (updates keep the container's identity). */
   uuid?: string;
 }
@@ -113,6 +114,7 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     set: spec.set,
     ordering: spec.ordering,
     ...(spec.healthCmd ? { healthCmd: spec.healthCmd } : {}),
+    ...(spec.autoUpdate ? { autoUpdate: true } : {}),
     hasUnit: rendered.unit !== undefined,
     hasTmpfiles: rendered.tmpfiles !== undefined,
     hostFiles: { files: [], dirs: [] },

@@ -35,6 +35,7 @@ export interface InstallOptions {
   /** Render and print, change nothing. */
   dryRun?: boolean;
   healthCmd?: string[];
+  autoUpdate?: boolean;
   /** How long to wait for the start job. */
   startTimeoutMs?: number;
 }
@@ -95,7 +96,7 @@ async function installLocked(ctx: OpContext, options: InstallOptions, ref: Image
     const staged = await stage(
       ctx,
       store,
-      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}) },
+      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
       undo,
     );
     if (options.dryRun) {

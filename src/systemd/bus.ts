@@ -102,7 +102,62 @@ export class SystemBus {
     return e instanceof this.dbus.DBusError;
   }
 
+  /** Own a well-known name; fails if another connection has it. */
+  async requestName(name: string): Promise<void> {
+    const DO_NOT_QUEUE = 4;
+    const reply = await this.bus.requestName(name, DO_NOT_QUEUE);
+    if (reply !== this.dbus.RequestNameReply.PRIMARY_OWNER && reply !== this.dbus.RequestNameReply.ALREADY_OWNER) {
+      throw new BerthError('CONFLICT_BUS_NAME', `the bus name ${name} is taken (another berth agent is running?)`, { hint: 'stop the other agent first' });
+    }
+  }
+
+  /**
+   * Serve method calls to `path`: `handler` returns [signature, body] or throws a
+   * `BusMethodError`; anything else thrown becomes org.freedesktop.DBus.Error.Failed.
+   */
+  serve(path: string, handler: (call: MethodCall) => Promise<[string, DBusValue[]]>): void {
+    this.bus.addMethodHandler((msg: DBusMessage) => {
+      if (msg.path !== path) return false;
+      const call: MethodCall = { interface: msg.interface ?? '', member: msg.member, sender: msg.sender, signature: msg.signature ?? '', body: (msg.body ?? []) as DBusValue[] };
+      handler(call).then(
+        ([signature, body]) => this.bus.send(this.dbus.Message.newMethodReturn(msg, signature, body)),
+        (e: unknown) => {
+          const name = e instanceof BusMethodError ? e.errorName : 'org.freedesktop.DBus.Error.Failed';
+          this.bus.send(this.dbus.Message.newError(msg as unknown as string, name, (e as Error).message));
+        },
+      );
+      return true;
+    });
+  }
+
+  emitSignal(path: string, iface: string, member: string, signature: string, body: DBusValue[]): void {
+    this.bus.send(this.dbus.Message.newSignal(path, iface, member, signature, body));
+  }
+
+  /** The Unix UID of the process behind a unique bus name (from the bus daemon, not the caller's word). */
+  async callerUid(sender: string): Promise<number> {
+    const [uid] = await this.call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixUser', 's', [sender]);
+    return Number(uid);
+  }
+
   disconnect(): void {
     this.bus.disconnect();
+  }
+}
+
+export interface MethodCall {
+  interface: string;
+  member: string;
+  sender: string;
+  signature: string;
+  body: DBusValue[];
+}
+
+/** An error a served method returns to its caller by D-Bus error name. */
+export class BusMethodError extends Error {
+  readonly errorName: string;
+  constructor(errorName: string, message: string) {
+    super(message);
+    this.errorName = errorName;
   }
 }

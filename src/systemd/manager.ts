@@ -47,6 +47,11 @@ export class SystemdManager {
     await this.call('EnableUnitFiles', 'asbb', [files, false, force]);
   }
 
+  /** Disable and enable again: [Install] links match the (possibly changed) unit file. */
+  async reenableUnitFiles(files: string[]): Promise<void> {
+    await this.call('ReenableUnitFiles', 'asbb', [files, false, true]);
+  }
+
   async disableUnitFiles(files: string[]): Promise<void> {
     await this.call('DisableUnitFiles', 'asb', [files, false]);
   }

@@ -1,0 +1,31 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { run, type GlobalArgs } from './common.ts';
+
+interface StatusArgs extends GlobalArgs {
+  name: string;
+  json: boolean;
+}
+
+export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
+  command: 'status <name>',
+  describe: 'Show a container: its unit, both slots, values, host files and the journal\'s tail',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'container name' })
+      .option('json', { type: 'boolean', default: false, describe: 'print as JSON' }) as Argv<StatusArgs>,
+  handler: (args: ArgumentsCamelCase<StatusArgs>) =>
+    run(args, async (ctx) => {
+      const { status } = await import('../ops/status.ts');
+      const s = await status(ctx, args.name);
+      if (args.json) return (await import('./output.ts')).printJson(s);
+      const lines = [`${s.name}: ${s.unit ? `${s.unit.activeState}/${s.unit.subState}, ${s.unit.unitFileState}${s.unit.since ? `, since ${s.unit.since}` : ''}` : 'systemd state unknown'}`];
+      for (const { slot, active, info } of s.slots) {
+        lines.push(`${active ? '*' : ' '} slot ${slot}: ${info.image} ${info.manifestDigest} (deployed ${info.created})`);
+        const set = Object.entries(info.set);
+        if (set.length) lines.push(`    set: ${set.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+        for (const f of info.hostFiles.files) lines.push(`    host file: ${f.path}`);
+      }
+      if (s.journal.length) lines.push('journal:', ...s.journal.map((l) => `  ${l}`));
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }),
+};

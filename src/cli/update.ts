@@ -1,0 +1,65 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { imageSourceOptions, pullOptions, run, type GlobalArgs, type ImageSourceArgs } from './common.ts';
+
+interface UpdateArgs extends GlobalArgs, ImageSourceArgs {
+  name: string | undefined;
+  all: boolean;
+  auto: boolean;
+  set: string[];
+  rebase: string | undefined;
+  'no-pull': boolean;
+  'health-cmd': string | undefined;
+  settle: number;
+  json: boolean;
+}
+
+export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
+  command: 'update [name]',
+  describe: 'Update a container to its image\'s latest version in the other slot; roll back by itself if the new one fails',
+  builder: (y: Argv<GlobalArgs>) =>
+    imageSourceOptions(y)
+      .positional('name', { type: 'string', describe: 'container name' })
+      .option('all', { type: 'boolean', default: false, describe: 'update every installed container' })
+      .option('auto', { type: 'boolean', default: false, describe: 'with --all: only containers installed with --auto-update' })
+      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'new template value KEY=VALUE (added to the recorded ones)' })
+      .option('rebase', { type: 'string', describe: 'switch to another image reference' })
+      .option('no-pull', { type: 'boolean', default: false, describe: 'use only what the store holds' })
+      .option('health-cmd', { type: 'string', describe: 'command run in the container (sh -c) that must succeed' })
+      .option('settle', { type: 'number', default: 5, describe: 'seconds the new version must stay active' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+      .check((a) => {
+        if (a.all === (a.name !== undefined)) throw new Error('name one container, or give --all');
+        if (a.auto && !a.all) throw new Error('--auto goes with --all');
+        return true;
+      }) as Argv<UpdateArgs>,
+  handler: (args: ArgumentsCamelCase<UpdateArgs>) =>
+    run(args, async (ctx) => {
+      const { update, installedNames } = await import('../ops/update.ts');
+      const { parseSetOptions } = await import('../render/values.ts');
+      const { BerthError } = await import('../errors.ts');
+      const options = {
+        set: parseSetOptions(args.set),
+        ...(args.rebase === undefined ? {} : { rebase: args.rebase }),
+        noPull: args['no-pull'],
+        pull: await pullOptions(args, ctx.report.warn),
+        ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
+        settleMs: args.settle * 1000,
+      };
+      const names = args.all ? await installedNames(ctx, args.auto) : [args.name!];
+      const results = [];
+      const failed: string[] = [];
+      for (const name of names) {
+        try {
+          const r = await update(ctx, name, options);
+          results.push(r);
+          if (!args.json) process.stdout.write(`${r.message}\n`);
+        } catch (e) {
+          if (!args.all) throw e;
+          failed.push(`${name}: ${(e as Error).message}`);
+          ctx.report.warn(`${name}: ${(e as Error).message}`);
+        }
+      }
+      if (args.json) (await import('./output.ts')).printJson(args.all ? { results, failed } : results[0]);
+      if (failed.length > 0) throw new BerthError('UPDATE_FAILED', `${failed.length} of ${names.length} update(s) failed`, { hint: 'each was rolled back; see the messages above', details: failed });
+    }),
+};

@@ -1,0 +1,36 @@
+/** berth rollback: make the other slot live again (unit, tmpfiles, host files), restarting a running container. */
+import { BerthError } from '../errors.ts';
+import { checkName } from '../deploy/paths.ts';
+import { withSystemd } from '../systemd/session.ts';
+import { locked, type OpContext } from './context.ts';
+import { readSlotInfo } from './deployment.ts';
+import { requireRoot } from './require-root.ts';
+import { loadSlot, stopIfActive, switchSlots } from './switch.ts';
+
+export interface RollbackResult {
+  name: string;
+  image: string;
+  manifestDigest: string;
+  slot: 0 | 1;
+}
+
+export async function rollback(ctx: OpContext, name: string): Promise<RollbackResult> {
+  requireRoot('rollback');
+  checkName(name);
+  return locked(ctx, `rollback ${name}`, async () => {
+    const { paths } = ctx;
+    const slot = await paths.activeSlot(name);
+    if (slot === undefined) throw new BerthError('NOT_INSTALLED', `container ${name} is not installed`, { hint: 'berth list shows what is installed' });
+    const other: 0 | 1 = slot === 0 ? 1 : 0;
+    if (!(await readSlotInfo(paths, name, other))) {
+      throw new BerthError('NOT_INSTALLED', `${name} has no other deployment to roll back to`, { hint: 'rollback needs an earlier update; berth status shows both slots' });
+    }
+    const from = await loadSlot(ctx, name, slot);
+    const to = await loadSlot(ctx, name, other);
+    await withSystemd(async (systemd) => {
+      const wasActive = from.info.hasUnit ? await stopIfActive(systemd, paths.unitName(name)) : false;
+      await switchSlots(ctx, systemd, from, slot, to, other, { start: wasActive, settleMs: 0 });
+    });
+    return { name, image: to.info.image, manifestDigest: to.info.manifestDigest, slot: other };
+  });
+}

@@ -1,0 +1,45 @@
+/** berth status: one container in full, both slots, values, host files, the journal's tail. */
+import { BerthError } from '../errors.ts';
+import { checkName } from '../deploy/paths.ts';
+import type { DeploymentInfo } from '../deploy/info.ts';
+import { journalTail } from '../systemd/journal.ts';
+import type { UnitState } from '../systemd/manager.ts';
+import { withSystemd } from '../systemd/session.ts';
+import type { OpContext } from './context.ts';
+import { readSlotInfo } from './deployment.ts';
+
+export interface ContainerStatus {
+  name: string;
+  activeSlot: 0 | 1;
+  unit: (Pick<UnitState, 'activeState' | 'subState' | 'unitFileState' | 'loadState'> & { name: string; since?: string }) | undefined;
+  slots: { slot: 0 | 1; active: boolean; info: DeploymentInfo }[];
+  journal: string[];
+}
+
+export async function status(ctx: OpContext, name: string): Promise<ContainerStatus> {
+  checkName(name);
+  const { paths } = ctx;
+  const activeSlot = await paths.activeSlot(name);
+  if (activeSlot === undefined) throw new BerthError('NOT_INSTALLED', `container ${name} is not installed`, { hint: 'berth list shows what is installed' });
+  const slots: ContainerStatus['slots'] = [];
+  for (const slot of [0, 1] as const) {
+    const info = await readSlotInfo(paths, name, slot);
+    if (info) slots.push({ slot, active: slot === activeSlot, info });
+  }
+  const unitName = paths.unitName(name);
+  const unit = await withSystemd(async (systemd) => {
+    const s = await systemd.unitState(unitName);
+    return {
+      name: unitName,
+      activeState: s.activeState,
+      subState: s.subState,
+      unitFileState: s.unitFileState,
+      loadState: s.loadState,
+      ...(s.activeState === 'active' && s.activeEnterTimestamp > 0 ? { since: new Date(s.activeEnterTimestamp / 1000).toISOString() } : {}),
+    };
+  }).catch((e: unknown) => {
+    if ((e as { code?: string }).code !== 'NO_SYSTEM_BUS') throw e;
+    return undefined;
+  });
+  return { name, activeSlot, unit, slots, journal: await journalTail(unitName, 10) };
+}

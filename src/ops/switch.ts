@@ -1,0 +1,132 @@
+/**
+ * Switching a container between its two slots, shared by update and rollback.
+ * The unit is stopped, the old slot's host files (unchanged ones) and tmpfiles
+ * give way to the new slot's, NAME is pointed at the new slot, the unit file
+ * is replaced and re-enabled, and the unit restarted if it was running. A
+ * switch whose start fails is switched back the same way.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { BerthError } from '../errors.ts';
+import { planHostFiles } from '../deploy/hostfs.ts';
+import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
+import { readExports } from '../render/exports.ts';
+import type { Rendered } from '../render/container.ts';
+import { journalTail } from '../systemd/journal.ts';
+import type { SystemdManager } from '../systemd/manager.ts';
+import type { OpContext } from './context.ts';
+import { activate, deactivateFiles, Undo, type Staged } from './deployment.ts';
+import { startAndCheck } from './install.ts';
+
+const run = promisify(execFile);
+const STOP_TIMEOUT_MS = 120_000;
+
+/** A committed slot as activate() needs it: its saved unit and tmpfiles, and its host files planned again from its rootfs. */
+export async function loadSlot(ctx: OpContext, name: string, slot: 0 | 1): Promise<Staged> {
+  const dir = ctx.paths.slot(name, slot);
+  const info = await readInfo(dir);
+  if (!info) throw new BerthError('NOT_INSTALLED', `slot ${slot} of ${name} holds no deployment`, { hint: `berth status ${name} shows both slots` });
+  const optional = (file: string) => fs.readFile(path.join(dir, file), 'utf8').catch(() => undefined);
+  const exports = await readExports(path.join(dir, 'rootfs'));
+  const hostfs = planHostFiles({
+    entries: exports.hostfs,
+    renameFiles: exports.manifest?.renameFiles ?? {},
+    installedFilesTemplate: exports.manifest?.installedFilesTemplate ?? [],
+    values: info.values,
+  }).plan;
+  const rendered: Rendered = {
+    values: info.values,
+    configJson: await fs.readFile(path.join(dir, 'config.json'), 'utf8'),
+    unit: info.hasUnit ? await optional(ctx.paths.unitName(name)) : undefined,
+    tmpfiles: info.hasTmpfiles ? await optional('tmpfiles.conf') : undefined,
+    hostfs,
+    warnings: [],
+  };
+  return { dir, info, rendered };
+}
+
+export interface SwitchOptions {
+  /** Start the unit after the switch (it was running before). */
+  start: boolean;
+  healthCmd?: string[];
+  /** How long the new version must stay active to count as good. */
+  settleMs: number;
+  startTimeoutMs?: number;
+}
+
+/** Stop the unit if it runs; returns whether it did. */
+export async function stopIfActive(systemd: SystemdManager, unit: string): Promise<boolean> {
+  const state = await systemd.unitState(unit);
+  if (state.activeState === 'active' || state.activeState === 'activating' || state.activeState === 'reloading') {
+    await systemd.stopUnit(unit, STOP_TIMEOUT_MS);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Make `to` (committed in `slot`) the live deployment in place of `from`.
+ * The unit must already be stopped. Throws (after switching back to `from`)
+ * when the new version does not start or prove healthy.
+ */
+export async function switchSlots(ctx: OpContext, systemd: SystemdManager, from: Staged, fromSlot: 0 | 1, to: Staged, slot: 0 | 1, options: SwitchOptions): Promise<void> {
+  const { paths, report } = ctx;
+  const unit = paths.unitName(to.info.name);
+  const enabled = (await systemd.unitState(unit)).unitFileState === 'enabled';
+  await deactivateFiles(ctx, from.info);
+  const undo = new Undo();
+  try {
+    await activate(ctx, to, slot, undo);
+    await systemd.reload();
+    if (enabled && to.info.hasUnit) await systemd.reenableUnitFiles([unit]);
+    if (options.start && to.info.hasUnit) {
+      report.step(`Starting ${unit} from slot ${slot}`);
+      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'switching back');
+      await prove(ctx, systemd, to.info, options);
+    }
+  } catch (e) {
+    report.warn(`${unit}: ${(e as Error).message.split('\n')[0]}`);
+    report.step(`Switching ${to.info.name} back to slot ${fromSlot}`);
+    await stopIfActive(systemd, unit).catch(() => false);
+    await deactivateFiles(ctx, to.info).catch(() => undefined);
+    undo.clear();
+    const back = new Undo();
+    await activate(ctx, from, fromSlot, back);
+    await systemd.reload();
+    if (enabled) await systemd.reenableUnitFiles([unit]);
+    if (options.start) await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the previous version does not start either');
+    throw e;
+  }
+}
+
+/** The proof that a new version works: still active after the settle period, and its health command passes. */
+async function prove(ctx: OpContext, systemd: SystemdManager, info: DeploymentInfo, options: SwitchOptions): Promise<void> {
+  const unit = ctx.paths.unitName(info.name);
+  const deadline = Date.now() + options.settleMs;
+  for (;;) {
+    const state = await systemd.unitState(unit);
+    if (state.activeState !== 'active' || state.subState === 'auto-restart') {
+      throw new BerthError('UPDATE_FAILED', `${unit} did not stay active (${state.activeState}/${state.subState}) within ${Math.round(options.settleMs / 1000)}s of starting`, {
+        hint: 'the journal lines below say why',
+        details: await journalTail(unit),
+      });
+    }
+    if (Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, Math.min(250, deadline - Date.now())));
+  }
+  const health = options.healthCmd ?? info.healthCmd;
+  if (health && health.length > 0) {
+    ctx.report.step(`Checking health: ${health.join(' ')}`);
+    try {
+      await run(info.runtime, ['exec', info.name, ...health], { timeout: 30_000 });
+    } catch (e) {
+      const out = `${(e as { stderr?: string }).stderr ?? ''}${(e as { stdout?: string }).stdout ?? ''}`.trim().split('\n').slice(-5);
+      throw new BerthError('UPDATE_FAILED', `${unit}: the health command failed (${health.join(' ')})`, {
+        hint: 'the new version runs but is not healthy',
+        details: [...out, ...(await journalTail(unit, 5))],
+      });
+    }
+  }
+}

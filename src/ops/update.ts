@@ -1,0 +1,139 @@
+/**
+ * berth update: pull the container's image again (or --rebase onto another),
+ * check it out into the other slot from scratch, re-render with the recorded
+ * values plus new --set, and switch. A running container is restarted and
+ * must prove itself (active through the settle period, health command); if it
+ * does not, berth switches back to the previous slot and fails naming why.
+ */
+import fs from 'node:fs/promises';
+import { BerthError } from '../errors.ts';
+import { formatReference, parseImageReference } from '../image/reference.ts';
+import { checkName } from '../deploy/paths.ts';
+import { findRuntime } from '../runtime/runtime.ts';
+import { Store } from '../store/store.ts';
+import { withSystemd } from '../systemd/session.ts';
+import { locked, type OpContext } from './context.ts';
+import { commit, readSlotInfo, stage, Undo } from './deployment.ts';
+import { obtainImage } from './obtain.ts';
+import type { PullOptions } from './pull.ts';
+import { requireRoot } from './require-root.ts';
+import { loadSlot, stopIfActive, switchSlots } from './switch.ts';
+
+export interface UpdateOptions {
+  set?: Record<string, string>;
+  /** Move to another image reference. */
+  rebase?: string;
+  /** Use only what the store has. */
+  noPull?: boolean;
+  pull: PullOptions;
+  healthCmd?: string[];
+  /** How long the new version must stay active (default 5 s). */
+  settleMs?: number;
+}
+
+export interface UpdateResult {
+  name: string;
+  updated: boolean;
+  /** Why nothing changed, or what did. */
+  message: string;
+  image: string;
+  manifestDigest: string;
+  slot: 0 | 1;
+}
+
+export const DEFAULT_SETTLE_MS = 5_000;
+
+export async function update(ctx: OpContext, name: string, options: UpdateOptions): Promise<UpdateResult> {
+  requireRoot('update');
+  checkName(name);
+  return locked(ctx, `update ${name}`, () => updateLocked(ctx, name, options));
+}
+
+async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions): Promise<UpdateResult> {
+  const { paths, report } = ctx;
+  const slot = await paths.activeSlot(name);
+  const info = slot === undefined ? undefined : await readSlotInfo(paths, name, slot);
+  if (slot === undefined || info === undefined) {
+    throw new BerthError('NOT_INSTALLED', `container ${name} is not installed`, { hint: 'berth list shows what is installed; berth install adds it' });
+  }
+  const ref = parseImageReference(options.rebase ?? info.image);
+  const store = await Store.open(paths.root);
+  const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.noPull ? 'never' : 'always');
+  const set = { ...info.set, ...(options.set ?? {}) };
+  const healthCmd = options.healthCmd ?? info.healthCmd;
+  const same =
+    image.manifestDigest === info.manifestDigest &&
+    formatReference(reference) === info.image &&
+    JSON.stringify(sorted(set)) === JSON.stringify(sorted(info.set)) &&
+    JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null);
+  if (same) {
+    return { name, updated: false, message: `${name} is up to date (${info.image} ${image.manifestDigest})`, image: info.image, manifestDigest: info.manifestDigest, slot };
+  }
+
+  const next: 0 | 1 = slot === 0 ? 1 : 0;
+  const undo = new Undo();
+  let staged;
+  try {
+    staged = await stage(
+      ctx,
+      store,
+      {
+        name,
+        ref: reference,
+        image,
+        set,
+        ordering: info.ordering,
+        runtimeName: info.runtimeName,
+        runtime: await findRuntime(info.runtimeName),
+        ...(healthCmd ? { healthCmd } : {}),
+        ...(info.autoUpdate ? { autoUpdate: true } : {}),
+        ...(info.values['UUID'] ? { uuid: info.values['UUID'] } : {}),
+      },
+      undo,
+    );
+    await commit(paths, staged, next, undo);
+  } catch (e) {
+    await undo.run(report);
+    throw e;
+  }
+  const committed = staged;
+  await withSystemd(async (systemd) => {
+    const from = await loadSlot(ctx, name, slot);
+    const wasActive = info.hasUnit ? await stopIfActive(systemd, paths.unitName(name)) : false;
+    try {
+      await switchSlots(ctx, systemd, from, slot, committed, next, {
+        start: wasActive,
+        settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
+        ...(healthCmd ? { healthCmd } : {}),
+      });
+    } catch (e) {
+      // Switched back: the failed version leaves no slot behind to roll back to by mistake.
+      await fs.rm(paths.slot(name, next), { recursive: true, force: true });
+      throw e instanceof BerthError && (e.code === 'START_FAILED' || e.code === 'UPDATE_FAILED')
+        ? new BerthError('UPDATE_FAILED', `update of ${name} to ${image.manifestDigest} failed and was rolled back: ${e.message}`, {
+            hint: `${name} runs ${info.image} (${info.manifestDigest}) again; the journal lines below say what went wrong`,
+            details: e.details,
+          })
+        : e;
+    }
+  });
+  return { name, updated: true, message: `${name} updated to ${committed.info.image} (${image.manifestDigest}) in slot ${next}`, image: committed.info.image, manifestDigest: image.manifestDigest, slot: next };
+}
+
+function sorted(o: Record<string, string>): [string, string][] {
+  return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+/** Every installed container's name (optionally only those opted in to auto-update). */
+export async function installedNames(ctx: OpContext, autoOnly: boolean): Promise<string[]> {
+  const entries = await fs.readdir(ctx.paths.containers).catch(() => [] as string[]);
+  const names: string[] = [];
+  for (const entry of entries.sort()) {
+    if (entry.startsWith('.')) continue;
+    const slot = await ctx.paths.activeSlot(entry);
+    if (slot === undefined) continue;
+    if (autoOnly && !(await readSlotInfo(ctx.paths, entry, slot))?.autoUpdate) continue;
+    names.push(entry);
+  }
+  return names;
+}

@@ -1,0 +1,214 @@
+/**
+ * Lifecycle end to end: update into the other slot with proof and automatic
+ * rollback, rollback, no-op updates, uninstall without a trace, concurrent
+ * installs under the lock, and the agent on the system bus.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { buildImage, pushImage, type BuiltImage, type FixtureImageSpec } from '../fixtures/oci-image.ts';
+import { etcdImage, helloWorldImage } from '../fixtures/system-images.ts';
+import { TestRegistry, unusedPort } from '../harness/registry.ts';
+import { TestHost } from '../harness/test-host.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const BERTH = path.join(REPO, 'bin/berth.js');
+const run = promisify(execFile);
+
+/** etcd plus one more layer: a new version with its own digest. */
+function etcdVersion(version: string, broken = false): FixtureImageSpec {
+  const base = etcdImage();
+  const extra = [{ path: 'etc/berth-test-version', content: `${version}\n` }];
+  if (broken) extra.push({ path: 'usr/bin/etcd-env.sh', content: '#!/bin/sh\necho "etcd version C is broken"\nexit 3\n', executable: true } as never);
+  return { ...base, layers: [...(base.layers ?? []), extra] };
+}
+
+describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
+  let host: TestHost;
+  let registry: TestRegistry;
+  let work: string;
+  let root: string;
+  let layout: string;
+  let policy: string;
+  const images: Record<string, BuiltImage> = {};
+  const ports = { client: 0, peer: 0, h1: 0, h2: 0 };
+
+  const berth = (...args: string[]) => host.exec(process.execPath, [BERTH, '--root', root, ...args], { timeoutMs: 180_000 });
+  const withPolicy = (cmd: string, ...args: string[]) => berth(cmd, '--policy', policy, ...args);
+  const etcdctl = (...args: string[]) => run('etcdctl', ['--endpoints', `http://127.0.0.1:${ports.client}`, '--dial-timeout', '3s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 });
+  const publish = async (version: string) => pushImage(images[version]!, registry.host, 'system/etcd', 'stable');
+  const info = async (name: string) => JSON.parse(await fs.readFile(path.join(root, 'containers', name, 'info.json'), 'utf8'));
+
+  before(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-life-'));
+    root = path.join(work, 'root');
+    layout = path.join(work, 'layout');
+    policy = path.join(work, 'policy.json');
+    await fs.writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await unusedPort();
+    [host, registry] = await Promise.all([TestHost.start(), TestRegistry.start()]);
+    images['A'] = await buildImage(layout, 'a', etcdVersion('A'));
+    images['B'] = await buildImage(layout, 'b', etcdVersion('B'));
+    images['C'] = await buildImage(layout, 'c', etcdVersion('C', true));
+    await buildImage(layout, 'hello', helloWorldImage(ports.h1));
+  });
+
+  after(async () => {
+    await host?.stop();
+    await registry?.stop();
+    await host?.assertClean();
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  /** Everything berth may touch on the host, as path -> content hash/link target. */
+  const snapshot = async () => {
+    const r = await host.exec('sh', ['-c', `for d in /etc/systemd/system /etc/tmpfiles.d /etc/etcd /usr/local/bin ${root}/containers; do [ -e "$d" ] && find "$d" \\( -type f -exec sha256sum {} + \\) -o \\( -type l -printf '%p -> %l\\n' \\) -o \\( -type d -printf '%p/\\n' \\); done | sort`]);
+    // berth's own (empty) containers directory may stay; nothing in it may.
+    return r.stdout.split('\n').filter((l) => l !== `${root}/containers/`).join('\n');
+  };
+  let before0 = '';
+
+  it('updates etcd from A to B in the other slot: data survives, status shows both slots, still enabled', async () => {
+    before0 = await snapshot();
+    await publish('A');
+    const client = `http://127.0.0.1:${ports.client}`;
+    const peer = `http://127.0.0.1:${ports.peer}`;
+    const r = await withPolicy('install', '--tls-verify=false', '--name', 'etcd',
+      '--set', `ETCD_LISTEN_CLIENT_URLS=${client}`, '--set', `ETCD_ADVERTISE_CLIENT_URLS=${client}`,
+      '--set', `ETCD_LISTEN_PEER_URLS=${peer}`, '--set', `ETCD_INITIAL_ADVERTISE_PEER_URLS=${peer}`,
+      `docker://${registry.host}/system/etcd:stable`);
+    assert.equal(r.code, 0, r.stderr);
+    await etcdctl('put', 'greeting', 'survives updates');
+
+    await publish('B');
+    const u = await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd');
+    assert.equal(u.code, 0, u.stderr);
+    assert.match(u.stdout, /etcd updated to .* in slot 1/);
+    assert.equal((await etcdctl('get', '--print-value-only', 'greeting')).stdout.trim(), 'survives updates');
+    assert.equal((await host.exec('runc', ['exec', 'etcd', 'cat', '/etc/berth-test-version'])).stdout.trim(), 'B');
+    assert.equal(await host.unitProperty('etcd.service', 'UnitFileState'), 'enabled');
+
+    const s = JSON.parse((await berth('status', '--json', 'etcd')).stdout);
+    assert.equal(s.activeSlot, 1);
+    assert.deepEqual(s.slots.map((x: { slot: number; active: boolean; info: { manifestDigest: string } }) => [x.slot, x.active, x.info.manifestDigest]), [
+      [0, false, images['A']!.manifestDigest],
+      [1, true, images['B']!.manifestDigest],
+    ]);
+    assert.equal(s.unit.activeState, 'active');
+  });
+
+  it('says so and changes nothing when there is nothing new', async () => {
+    const beforeNoop = await snapshot();
+    const unitBefore = await fs.stat(path.join(host.unitDir, 'etcd.service'));
+    const u = await withPolicy('update', '--tls-verify=false', 'etcd');
+    assert.equal(u.code, 0, u.stderr);
+    assert.match(u.stdout, /etcd is up to date/);
+    assert.equal(await snapshot(), beforeNoop, 'file tree untouched');
+    assert.equal((await fs.stat(path.join(host.unitDir, 'etcd.service'))).mtimeMs, unitBefore.mtimeMs, 'unit untouched');
+  });
+
+  it('rolls back by itself when the new version C fails, naming the cause; etcd answers again with its data', async () => {
+    await publish('C');
+    const u = await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd');
+    assert.equal(u.code, 7, u.stderr);
+    assert.match(u.stderr, /update of etcd to sha256:[0-9a-f]+ failed and was rolled back/);
+    assert.match(u.stderr, /etcd version C is broken/, 'the journal lines name the cause');
+    assert.equal(await host.unitProperty('etcd.service', 'ActiveState'), 'active');
+    assert.equal((await etcdctl('get', '--print-value-only', 'greeting')).stdout.trim(), 'survives updates');
+    assert.equal((await info('etcd')).manifestDigest, images['B']!.manifestDigest);
+  });
+
+  it('rolls back from B to A with berth rollback', async () => {
+    await publish('B');
+    // The failed C left no slot: update to B again is a no-op; the other slot holds A again only after an update.
+    const s0 = JSON.parse((await berth('status', '--json', 'etcd')).stdout);
+    if (s0.slots.length < 2) {
+      // C replaced A's slot and was then removed; bring A back as the other slot the honest way.
+      await publish('A');
+      assert.equal((await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd')).code, 0);
+      await publish('B');
+      assert.equal((await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd')).code, 0);
+    }
+    const r = await berth('rollback', 'etcd');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /rolled back to .* in slot/);
+    assert.equal((await host.exec('runc', ['exec', 'etcd', 'cat', '/etc/berth-test-version'])).stdout.trim(), 'A');
+    assert.equal((await etcdctl('get', '--print-value-only', 'greeting')).stdout.trim(), 'survives updates');
+  });
+
+  it('uninstall leaves no trace but the data kept on purpose', async () => {
+    const r = await berth('uninstall', 'etcd');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Kept data in \/var\/lib\/etcd/);
+    assert.equal(await host.unitProperty('etcd.service', 'LoadState'), 'not-found');
+    assert.equal(await snapshot(), before0);
+    assert.equal((await host.exec('test', ['-d', '/var/lib/etcd/default.etcd'])).code, 0, 'data kept');
+  });
+
+  it('serialises concurrent installs: different names both succeed, the same name once', async () => {
+    const hello = (name: string, port: number) => withPolicy('install', '--name', name, '--set', `PORT=${port}`, `oci:${layout}:hello`);
+    const [a, b] = await Promise.all([hello('h1', ports.h1), hello('h2', ports.h2)]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const [c, d] = await Promise.all([hello('h3', await unusedPort()), hello('h3', await unusedPort())]);
+    assert.deepEqual([c.code, d.code].sort(), [0, 6], `${c.stderr}\n${d.stderr}`);
+    assert.match(c.code === 6 ? c.stderr : d.stderr, /container h3 is already installed/);
+    const list = JSON.parse((await berth('list', '--json')).stdout) as { name: string; activeState: string }[];
+    assert.deepEqual(list.map((x) => [x.name, x.activeState]), [['h1', 'active'], ['h2', 'active'], ['h3', 'active']]);
+    for (const n of ['h1', 'h2', 'h3']) assert.equal((await berth('uninstall', n)).code, 0);
+  });
+
+  it('serves berth on the system bus from units/berth-agent.service; refuses unprivileged callers', async () => {
+    const unit = (await fs.readFile(path.join(REPO, 'units/berth-agent.service'), 'utf8')).replace(
+      'ExecStart=/usr/bin/berth agent',
+      `ExecStart=${process.execPath} ${BERTH} --root ${root} agent --policy ${policy}${process.env['BERTH_FROM_SOURCE'] ? '\nEnvironment=BERTH_FROM_SOURCE=1' : ''}`,
+    );
+    await fs.writeFile(path.join(host.unitDir, 'berth-agent.service'), unit);
+    await host.exec('sh', ['-c', `mkdir -p /etc/dbus-1/system.d && cp ${path.join(REPO, 'units/org.berth.Manager1.conf')} /etc/dbus-1/system.d/ && busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig`]);
+    assert.equal((await host.systemctl('daemon-reload')).code, 0);
+    const start = await host.systemctl('start', 'berth-agent.service');
+    assert.equal(start.code, 0, `${start.stderr}\n${await host.journal('berth-agent.service', 20)}`);
+
+    const busctl = (...args: string[]) => host.exec('busctl', ['--json=short', 'call', 'org.berth.Manager1', '/org/berth/Manager1', 'org.berth.Manager1', ...args], { timeoutMs: 120_000 });
+    const intro = await host.exec('busctl', ['introspect', 'org.berth.Manager1', '/org/berth/Manager1']);
+    assert.match(intro.stdout, /\.Install\s+method\s+ssas\s+s/);
+
+    const inst = await busctl('Install', 'ssas', `oci:${layout}:hello`, 'viabus', '1', `PORT=${ports.h1}`);
+    assert.equal(inst.code, 0, inst.stderr);
+    assert.equal(JSON.parse(JSON.parse(inst.stdout).data[0]).activeState, 'active');
+    const listed = JSON.parse(JSON.parse((await busctl('List')).stdout).data[0]) as { name: string }[];
+    assert.deepEqual(listed.map((c) => c.name), ['viabus']);
+
+    const nobody = (...args: string[]) => host.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'busctl', 'call', 'org.berth.Manager1', '/org/berth/Manager1', 'org.berth.Manager1', ...args]);
+    const denied = await nobody('Uninstall', 's', 'viabus');
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Access denied|AccessDenied|denied/i);
+    assert.equal((await nobody('List')).code, 0, 'reading is allowed');
+    assert.equal(await host.unitProperty('viabus.service', 'ActiveState'), 'active', 'the refused call changed nothing');
+
+    assert.equal((await busctl('Uninstall', 's', 'viabus')).code, 0);
+    assert.equal((await host.systemctl('stop', 'berth-agent.service')).code, 0);
+    assert.equal(await host.unitProperty('berth-agent.service', 'Result'), 'success', 'exits cleanly on SIGTERM');
+  });
+
+  it('systemd-analyze verify accepts every unit under units/', async () => {
+    const dir = path.join(work, 'units');
+    await fs.mkdir(dir);
+    for (const f of await fs.readdir(path.join(REPO, 'units'))) {
+      if (!/\.(service|timer)$/.test(f)) continue;
+      // The package installs berth as /usr/bin/berth; here that path is node running bin/berth.js.
+      const text = (await fs.readFile(path.join(REPO, 'units', f), 'utf8')).replaceAll('/usr/bin/berth', BERTH);
+      await fs.writeFile(path.join(dir, f), text);
+    }
+    await fs.chmod(BERTH, 0o755);
+    const files = (await fs.readdir(dir)).map((f) => path.join(dir, f));
+    const r = await host.exec('systemd-analyze', ['verify', ...files]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr.trim(), '', r.stderr);
+  });
+});
