@@ -5,7 +5,7 @@ type AgentArgs = GlobalArgs & ImageSourceArgs;
 
 export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
   command: 'agent',
-  describe: 'Serve berth on the system bus as org.berth.Manager1 (run by berth-agent.service)',
+  describe: 'Serve berth on the system bus (org.berth.Manager1)',
   builder: (y: Argv<GlobalArgs>) => imageSourceOptions(y) as Argv<AgentArgs>,
   handler: (args: ArgumentsCamelCase<AgentArgs>) =>
     run(args, async (ctx) => {

@@ -25,7 +25,7 @@ const list = { type: 'string', array: true, default: [] as string[] } as const;
 
 export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
   command: 'install <image>',
-  describe: 'Install IMAGE as a system container under systemd, enable and start it',
+  describe: 'Install an image as a system container and start it',
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('image', { type: 'string', demandOption: true, describe: 'docker://HOST[:PORT]/REPO[:TAG|@DIGEST], a short name, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]' })

@@ -8,7 +8,7 @@ interface ListArgs extends GlobalArgs {
 export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
   command: 'list',
   aliases: ['ps'],
-  describe: 'List installed system containers with their image and systemd state',
+  describe: 'List installed containers, their images and states',
   builder: (y: Argv<GlobalArgs>) => y.option('json', { type: 'boolean', default: false, describe: 'print as JSON' }) as Argv<ListArgs>,
   handler: (args: ArgumentsCamelCase<ListArgs>) =>
     run(args, async (ctx) => {

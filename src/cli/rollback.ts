@@ -8,7 +8,7 @@ interface RollbackArgs extends GlobalArgs {
 
 export const rollbackCommand: CommandModule<GlobalArgs, RollbackArgs> = {
   command: 'rollback <name>',
-  describe: 'Switch a container back to its other slot (the version before the last update)',
+  describe: 'Switch a container back to its previous version',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'container name' })

@@ -8,7 +8,7 @@ interface StatusArgs extends GlobalArgs {
 
 export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
   command: 'status <name>',
-  describe: 'Show a container: its unit, both slots, values, host files and the journal\'s tail',
+  describe: 'Show a container: unit, both slots, values, journal',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'container name' })

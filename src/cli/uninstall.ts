@@ -10,7 +10,7 @@ interface UninstallArgs extends GlobalArgs {
 
 export const uninstallCommand: CommandModule<GlobalArgs, UninstallArgs> = {
   command: 'uninstall [name]',
-  describe: 'Stop and remove an installed system container without a trace (idempotent; keeps its data)',
+  describe: 'Remove a container without a trace (keeps its data)',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('name', { type: 'string', describe: 'container name' })

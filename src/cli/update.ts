@@ -15,7 +15,7 @@ interface UpdateArgs extends GlobalArgs, ImageSourceArgs {
 
 export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
   command: 'update [name]',
-  describe: 'Update a container to its image\'s latest version in the other slot; roll back by itself if the new one fails',
+  describe: 'Update to the newest image, in the other slot; roll back if it fails',
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('name', { type: 'string', describe: 'container name' })
