@@ -156,25 +156,7 @@ export class RegistryClient {
   /** GET a URL outside the registry (a layer's `urls`): no credentials, same retries and redirect rules. */
   async getExternal(url: URL, headers: Record<string, string> = {}): Promise<IncomingMessage> {
     this.checkScheme(url, url.href);
-    for (let attempt = 1; ; attempt++) {
-      let res: IncomingMessage;
-      try {
-        res = await this.follow(url, headers, undefined);
-      } catch (e) {
-        if (isTransientNetworkError(e) && attempt < this.retry.attempts) {
-          await sleep(retryDelay(this.retry, attempt, undefined));
-          continue;
-        }
-        throw e;
-      }
-      if (isRetryableStatus(res.statusCode) && attempt < this.retry.attempts) {
-        const retryAfter = res.headers['retry-after'];
-        res.destroy();
-        await sleep(retryDelay(this.retry, attempt, retryAfter));
-        continue;
-      }
-      return res;
-    }
+    return this.retrying(() => this.follow(url, headers, undefined));
   }
 
   async close(): Promise<void> {
