@@ -8,13 +8,74 @@ export function paint(stream: NodeJS.WriteStream, code: string, text: string): s
   return useColor(stream) ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
 
-export function stderrReporter(quiet: boolean): Reporter {
+export function stderrReporter(quiet: boolean, stream: NodeJS.WriteStream = process.stderr): Reporter {
+  const block = new ProgressBlock(stream);
+  // A terminal that can move the cursor gets lines redrawn in place; anything else a log.
+  const live = stream.isTTY === true && process.env['TERM'] !== 'dumb';
+  const line = (text: string) => {
+    if (live) block.print(text);
+    else stream.write(`${text}\n`);
+  };
   return {
     step: (m) => {
-      if (!quiet) process.stderr.write(`${paint(process.stderr, '2', m)}\n`);
+      if (!quiet) line(paint(stream, '2', m));
     },
-    warn: (m) => process.stderr.write(`${paint(process.stderr, '33', `berth: warning: ${m}`)}\n`),
+    warn: (m) => line(paint(stream, '33', `berth: warning: ${m}`)),
+    progress: (id, text, final = false) => {
+      if (quiet) return;
+      if (live) block.update(id, paint(stream, '2', text), final);
+      else if (final || !block.seen(id)) stream.write(`${text}\n`); // a log gets each task's first and last line only
+    },
   };
+}
+
+/**
+ * The lines of tasks still in progress, at the bottom of a terminal, each
+ * redrawn in place (cursor up, clear line, down again). Every line printed
+ * while a task is live is counted, so the cursor arithmetic stays right;
+ * once every task is final the block is forgotten and scrolls away.
+ */
+class ProgressBlock {
+  /** Lines printed since the first live task; id undefined for plain lines. */
+  private lines: { id: string | undefined; final: boolean }[] = [];
+  private readonly known = new Set<string>();
+
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  seen(id: string): boolean {
+    const had = this.known.has(id);
+    this.known.add(id);
+    return had;
+  }
+
+  print(text: string): void {
+    this.stream.write(`${this.fit(text)}\n`);
+    if (this.lines.length > 0) this.lines.push({ id: undefined, final: true });
+  }
+
+  update(id: string, text: string, final: boolean): void {
+    this.known.add(id);
+    const i = this.lines.findIndex((l) => l.id === id);
+    if (i < 0) {
+      this.stream.write(`${this.fit(text)}\n`);
+      this.lines.push({ id, final });
+    } else {
+      const up = this.lines.length - i;
+      this.stream.write(`\x1b[${up}A\r\x1b[2K${this.fit(text)}\x1b[${up}B\r`);
+      this.lines[i]!.final ||= final;
+    }
+    if (this.lines.every((l) => l.final)) this.lines = [];
+  }
+
+  /** A line longer than the terminal would wrap and break the arithmetic. */
+  private fit(text: string): string {
+    const width = this.stream.columns;
+    if (!width) return text;
+    // Escape sequences take no columns; text without them is cut plainly.
+    const visible = text.replace(/\x1b\[[0-9;]*m/g, '');
+    if (visible.length < width) return text;
+    return `${visible.slice(0, width - 2)}…`;
+  }
 }
 
 /** Print an error (one line, then its hint and details) and return the exit status. */

@@ -8,7 +8,7 @@ interface PullArgs extends GlobalArgs, ImageSourceArgs {
 
 export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
   command: 'pull <image>',
-  describe: 'Fetch IMAGE into the store, checking the trust policy and every digest',
+  describe: 'Fetch an image into the store (trust policy, digests)',
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('image', { type: 'string', demandOption: true, describe: 'docker://…, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or a short name' })
@@ -18,6 +18,8 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
       const { pull } = await import('../ops/images.ts');
       const r = await pull(ctx, args.image, await pullOptions(args, ctx.report.warn));
       if (args.json) return (await import('./output.ts')).printJson({ reference: r.reference, digest: r.manifestDigest, layers: r.layers, fetchedLayers: r.fetchedLayers, newBytes: r.newBytes });
-      process.stdout.write(`${r.reference}: ${r.manifestDigest}\n`);
+      const { formatBytes } = await import('../ops/pull.ts');
+      const stored = r.layers - r.fetchedLayers;
+      process.stdout.write(`${r.reference}: ${r.manifestDigest}\n  ${r.layers} layer(s): ${r.fetchedLayers} fetched, ${stored} already stored; ${formatBytes(r.newBytes)} of new objects\n`);
     }),
 };

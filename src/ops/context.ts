@@ -5,6 +5,12 @@ export interface Reporter {
   /** Progress for people (stderr); silent with --quiet or --json. */
   step(message: string): void;
   warn(message: string): void;
+  /**
+   * A status line for one task (a layer) that changes over time: a terminal
+   * redraws it in place; `final` marks its last text. Optional: reporters
+   * without it get only step() lines.
+   */
+  progress?(id: string, text: string, final?: boolean): void;
 }
 
 export interface OpContext {

@@ -28,6 +28,8 @@ export async function mountImage(ctx: OpContext, image: string, dir: string): Pr
   const target = path.resolve(dir);
   const stat = await fs.stat(target).catch(() => undefined);
   if (!stat?.isDirectory()) throw new BerthError('USAGE', `mount point ${target} is not a directory`, { hint: 'create it first' });
+  // Linux stacks a bind mount on an existing one without complaint; the lower one (and its checkout) would be hidden and leak.
+  if (await isMountPoint(await fs.realpath(target))) throw new BerthError('USAGE', `${target} is already a mount point`, { hint: 'berth umount it first, or choose another directory' });
   return locked(ctx, `mount ${image}`, async () => {
     const store = await Store.open(ctx.paths.root);
     const stored = await find(store, image);
@@ -70,4 +72,11 @@ export async function umountImage(ctx: OpContext, dir: string): Promise<MountRec
     }
     throw new BerthError('NOT_INSTALLED', `${target} is not a berth mount`, { hint: 'berth mount IMAGE DIR makes one' });
   });
+}
+
+async function isMountPoint(dir: string): Promise<boolean> {
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  // Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return info.split('\n').some((line) => line !== '' && unescape(line.split(' ')[4] ?? '') === dir);
 }

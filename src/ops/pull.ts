@@ -39,6 +39,7 @@ export interface PullResult {
 }
 
 const DEFAULT_CONCURRENCY = 3;
+const PROGRESS_INTERVAL_MS = 200;
 
 /** Pull `ref` into `store`. Callers hold the state lock. */
 export async function pullImage(ctx: OpContext, store: Store, ref: ImageReference, options: PullOptions): Promise<PullResult> {
@@ -61,9 +62,15 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
     );
     let newBytes = 0;
     await forEachLimited(missing, options.concurrency ?? DEFAULT_CONCURRENCY, async ({ layer, diffId, index }) => {
-      const r = await importLayer(source, store, layer, diffId);
+      const name = `  layer ${index + 1}/${layers.length} ${shortDigest(layer.digest)}`;
+      const { progress } = ctx.report;
+      const onBytes =
+        progress && throttled((done) => progress.call(ctx.report, layer.digest, `${name} downloading ${done === 0 ? '' : `${formatBytes(done)} / `}${formatBytes(layer.size)}`));
+      const r = await importLayer(source, store, layer, diffId, onBytes);
       newBytes += r.newBytes;
-      ctx.report.step(`  layer ${index + 1}/${layers.length} ${shortDigest(layer.digest)} ${formatBytes(layer.size)}: ${r.entries} entries, ${formatBytes(r.newBytes)} new`);
+      const summary = `${name} ${formatBytes(layer.size)}: ${r.entries} entries, ${formatBytes(r.newBytes)} new`;
+      if (progress) progress.call(ctx.report, layer.digest, summary, true);
+      else ctx.report.step(summary);
     });
     await store.putImage({
       manifestDigest: image.manifestDigest,
@@ -81,14 +88,29 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
   }
 }
 
-async function importLayer(source: ImageSource, store: Store, layer: Descriptor, diffId: Digest) {
+async function importLayer(source: ImageSource, store: Store, layer: Descriptor, diffId: Digest, onBytes?: (done: number) => void) {
   const what = `layer ${layer.digest} of ${source.description}`;
+  onBytes?.(0);
   const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
   const decompress = decompressor(layerCompression(layer.mediaType));
   const uncompressed = new VerifyingStream(diffId, undefined, `uncompressed ${what} (diff_id)`);
   compressed.once('error', (e) => decompress.destroy(e));
   decompress.once('error', (e) => uncompressed.destroy(e instanceof BerthError ? e : new BerthError('LAYER_INVALID', `${what} does not decompress: ${e.message}`, { hint: 'the image is corrupt' })));
-  return store.importLayer(diffId, compressed.pipe(decompress).pipe(uncompressed));
+  const tar = compressed.pipe(decompress).pipe(uncompressed);
+  // Bytes downloaded so far: the verifier counts them anyway. Listening after pipe() leaves the flow to it.
+  if (onBytes) compressed.on('data', () => onBytes(compressed.bytes));
+  return store.importLayer(diffId, tar);
+}
+
+/** `fn` at most every PROGRESS_INTERVAL_MS (the first call always runs): a terminal needs no more. */
+function throttled(fn: (n: number) => void): (n: number) => void {
+  let last = 0;
+  return (n) => {
+    const now = Date.now();
+    if (last !== 0 && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    fn(n);
+  };
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; the first failure stops new starts and is thrown. */
