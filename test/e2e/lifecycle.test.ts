@@ -6,18 +6,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildImage, pushImage, type BuiltImage, type FixtureImageSpec } from '../fixtures/oci-image.ts';
 import { etcdImage, helloWorldImage } from '../fixtures/system-images.ts';
-import { TestRegistry, unusedPort } from '../harness/registry.ts';
-import { TestHost } from '../harness/test-host.ts';
+import { BERTH, BerthEnv } from '../harness/berth-env.ts';
+import { unusedPort, type TestRegistry } from '../harness/registry.ts';
+import type { TestHost } from '../harness/test-host.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const BERTH = path.join(REPO, 'bin/berth.js');
 const run = promisify(execFile);
 
 /** etcd plus one more layer: a new version with its own digest. */
@@ -29,6 +28,7 @@ function etcdVersion(version: string, broken = false): FixtureImageSpec {
 }
 
 describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
+  let env: BerthEnv;
   let host: TestHost;
   let registry: TestRegistry;
   let work: string;
@@ -38,20 +38,15 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
   const images: Record<string, BuiltImage> = {};
   const ports = { client: 0, peer: 0, h1: 0, h2: 0 };
 
-  const berth = (...args: string[]) => host.exec(process.execPath, [BERTH, '--root', root, ...args], { timeoutMs: 180_000 });
-  const withPolicy = (cmd: string, ...args: string[]) => berth(cmd, '--policy', policy, ...args);
+  const berth = (command: string, ...args: string[]) => env.berth(command, ...args);
   const etcdctl = (...args: string[]) => run('etcdctl', ['--endpoints', `http://127.0.0.1:${ports.client}`, '--dial-timeout', '3s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 });
   const publish = async (version: string) => pushImage(images[version]!, registry.host, 'system/etcd', 'stable');
-  const info = async (name: string) => JSON.parse(await fs.readFile(path.join(root, 'containers', name, 'info.json'), 'utf8'));
+  const info = (name: string) => env.info(name);
 
   before(async () => {
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-life-'));
-    root = path.join(work, 'root');
-    layout = path.join(work, 'layout');
-    policy = path.join(work, 'policy.json');
-    await fs.writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    env = await BerthEnv.start('berth-life');
+    ({ host, registry, work, root, layout, policy } = env);
     for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await unusedPort();
-    [host, registry] = await Promise.all([TestHost.start(), TestRegistry.start()]);
     images['A'] = await buildImage(layout, 'a', etcdVersion('A'));
     images['B'] = await buildImage(layout, 'b', etcdVersion('B'));
     images['C'] = await buildImage(layout, 'c', etcdVersion('C', true));
@@ -59,10 +54,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
   });
 
   after(async () => {
-    await host?.stop();
-    await registry?.stop();
-    await host?.assertClean();
-    if (work) await fs.rm(work, { recursive: true, force: true });
+    await env?.stop();
   });
 
   /** Everything berth may touch on the host, as path -> content hash/link target. */
@@ -78,7 +70,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
     await publish('A');
     const client = `http://127.0.0.1:${ports.client}`;
     const peer = `http://127.0.0.1:${ports.peer}`;
-    const r = await withPolicy('install', '--tls-verify=false', '--name', 'etcd',
+    const r = await berth('install', '--tls-verify=false', '--name', 'etcd',
       '--set', `ETCD_LISTEN_CLIENT_URLS=${client}`, '--set', `ETCD_ADVERTISE_CLIENT_URLS=${client}`,
       '--set', `ETCD_LISTEN_PEER_URLS=${peer}`, '--set', `ETCD_INITIAL_ADVERTISE_PEER_URLS=${peer}`,
       `docker://${registry.host}/system/etcd:stable`);
@@ -86,7 +78,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
     await etcdctl('put', 'greeting', 'survives updates');
 
     await publish('B');
-    const u = await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd');
+    const u = await berth('update', '--tls-verify=false', '--settle', '1', 'etcd');
     assert.equal(u.code, 0, u.stderr);
     assert.match(u.stdout, /etcd updated to .* in slot 1/);
     assert.equal((await etcdctl('get', '--print-value-only', 'greeting')).stdout.trim(), 'survives updates');
@@ -105,7 +97,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
   it('says so and changes nothing when there is nothing new', async () => {
     const beforeNoop = await snapshot();
     const unitBefore = await fs.stat(path.join(host.unitDir, 'etcd.service'));
-    const u = await withPolicy('update', '--tls-verify=false', 'etcd');
+    const u = await berth('update', '--tls-verify=false', 'etcd');
     assert.equal(u.code, 0, u.stderr);
     assert.match(u.stdout, /etcd is up to date/);
     assert.equal(await snapshot(), beforeNoop, 'file tree untouched');
@@ -114,7 +106,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
 
   it('rolls back by itself when the new version C fails, naming the cause; etcd answers again with its data', async () => {
     await publish('C');
-    const u = await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd');
+    const u = await berth('update', '--tls-verify=false', '--settle', '1', 'etcd');
     assert.equal(u.code, 7, u.stderr);
     assert.match(u.stderr, /update of etcd to sha256:[0-9a-f]+ failed and was rolled back/);
     assert.match(u.stderr, /etcd version C is broken/, 'the journal lines name the cause');
@@ -130,9 +122,9 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
     if (s0.slots.length < 2) {
       // C replaced A's slot and was then removed; bring A back as the other slot the honest way.
       await publish('A');
-      assert.equal((await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd')).code, 0);
+      assert.equal((await berth('update', '--tls-verify=false', '--settle', '1', 'etcd')).code, 0);
       await publish('B');
-      assert.equal((await withPolicy('update', '--tls-verify=false', '--settle', '1', 'etcd')).code, 0);
+      assert.equal((await berth('update', '--tls-verify=false', '--settle', '1', 'etcd')).code, 0);
     }
     const r = await berth('rollback', 'etcd');
     assert.equal(r.code, 0, r.stderr);
@@ -151,7 +143,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
   });
 
   it('serialises concurrent installs: different names both succeed, the same name once', async () => {
-    const hello = (name: string, port: number) => withPolicy('install', '--name', name, '--set', `PORT=${port}`, `oci:${layout}:hello`);
+    const hello = (name: string, port: number) => berth('install', '--name', name, '--set', `PORT=${port}`, `oci:${layout}:hello`);
     const [a, b] = await Promise.all([hello('h1', ports.h1), hello('h2', ports.h2)]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);

@@ -6,44 +6,36 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import {
   configTemplate, dockerLikeImage, etcdImage, exitingImage, flannelLikeImage, helloWorldImage, unresolvedVariableImage,
 } from '../fixtures/system-images.ts';
-import { TestRegistry, unusedPort } from '../harness/registry.ts';
-import { TestHost } from '../harness/test-host.ts';
-
-const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+import { BerthEnv } from '../harness/berth-env.ts';
+import { unusedPort, type TestRegistry } from '../harness/registry.ts';
+import type { TestHost } from '../harness/test-host.ts';
 const run = promisify(execFile);
 
 describe('system containers on a real systemd', () => {
+  let env: BerthEnv;
   let host: TestHost;
   let registry: TestRegistry;
-  let work: string;
   let root: string;
   let layout: string;
-  let policy: string;
   const ports = { client: 0, peer: 0, hello: 0, hello2: 0, docker: 0 };
 
-  const berth = (...args: string[]) => host.exec(process.execPath, [BERTH, '--root', root, ...args], { timeoutMs: 180_000 });
-  const install = (...args: string[]) => berth('install', '--policy', policy, ...args);
+  const berth = (command: string, ...args: string[]) => env.berth(command, ...args);
+  const install = (...args: string[]) => env.berth('install', ...args);
   const etcdctl = (...args: string[]) => run('etcdctl', ['--endpoints', `http://127.0.0.1:${ports.client}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 });
   const inside = async (...cmd: string[]) => (await host.exec(cmd[0]!, cmd.slice(1))).code;
   const monotonic = async (unit: string) => Number(await host.unitProperty(unit, 'ActiveEnterTimestampMonotonic'));
 
   before(async () => {
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-sys-'));
-    root = path.join(work, 'root');
-    layout = path.join(work, 'layout');
-    policy = path.join(work, 'policy.json');
-    await fs.writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    env = await BerthEnv.start('berth-sys');
+    ({ host, registry, root, layout } = env);
     for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await unusedPort();
-    [host, registry] = await Promise.all([TestHost.start(), TestRegistry.start()]);
     const etcd = await buildImage(layout, 'etcd', etcdImage());
     await pushImage(etcd, registry.host, 'system/etcd', '3.4');
     await buildImage(layout, 'flannel', flannelLikeImage({ etcdEndpoint: `http://127.0.0.1:${ports.client}` }));
@@ -59,10 +51,7 @@ describe('system containers on a real systemd', () => {
   });
 
   after(async () => {
-    await host?.stop();
-    await registry?.stop();
-    await host?.assertClean();
-    if (work) await fs.rm(work, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it('installs etcd with --set from the registry; etcdctl on the host writes and reads; data on the host; read-only root', async () => {
@@ -135,7 +124,7 @@ describe('system containers on a real systemd', () => {
   });
 
   it('--dry-run prints config.json, the unit and tmpfiles and changes nothing', async () => {
-    const r = await berth('install', '--policy', policy, '--dry-run', '--name', 'dry', '--set', 'RECEIVER=dry', `oci:${layout}:hello`);
+    const r = await berth('install', '--dry-run', '--name', 'dry', '--set', 'RECEIVER=dry', `oci:${layout}:hello`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /# config.json\n\{/);
     assert.match(r.stdout, /RECEIVER=dry/);
