@@ -1,0 +1,330 @@
+/**
+ * Offline bundles: `berth save` writes stored images, with their signatures,
+ * into one tar that is an OCI image layout (so oci-archive: readers such as
+ * skopeo and umoci take it); `berth load` imports such a tar under the trust
+ * policy, every digest verified, with no registry needed. Format: docs/packaging.md.
+ *
+ * The store keeps files, not layer tarballs, and a tar rebuilt from layer
+ * records is not byte-identical to the original (header formats, PAX
+ * records, uname/gname, padding, the dropped root entry), so neither its
+ * diff_id nor the compressed layer digest the signed manifest names could be
+ * verified. save therefore streams the original layer blobs from the image's
+ * source (registry or local medium), each checked against the manifest's
+ * digest on the way into the bundle; manifest, config and signatures come
+ * from the store.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
+import { BerthError } from '../errors.ts';
+import { decompressor } from '../image/compression.ts';
+import { digestOf, encodedOf, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
+import { layerCompression, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
+import { dockerName, formatReference, parseImageReference, type DockerReference, type OciArchiveReference } from '../image/reference.ts';
+import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
+import { Store } from '../store/store.ts';
+import type { StoredImage } from '../store/types.ts';
+import { OciArchiveImageSource } from '../transport/oci-archive/oci_archive_src.ts';
+import { TarIndex } from '../transport/tarfile/tar_index.ts';
+import { openImageSource } from '../transport/index.ts';
+import { checkTrust } from '../trust/index.ts';
+import { locked, type OpContext } from './context.ts';
+import { obtainImage } from './obtain.ts';
+import type { PullOptions } from './pull.ts';
+import { requireRoot } from './require-root.ts';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+/** Where a bundle keeps what OCI layouts have no place for. */
+export const SIGNATURES_DIR = 'berth/signatures';
+/** Signatures per image berth writes or reads (look-aside stores have no limit; a bundle needs one). */
+const MAX_SIGNATURES = 64;
+const MAX_SIGNATURE_BYTES = 4 * 1024 * 1024;
+
+export interface SavedImage {
+  reference: string;
+  digest: Digest;
+  layers: number;
+  signatures: number;
+}
+
+export interface SaveResult {
+  file: string;
+  images: SavedImage[];
+  /** Distinct blobs written (manifests, configs, layers). */
+  blobs: number;
+  bytes: number;
+}
+
+interface Entry {
+  ref: DockerReference;
+  image: StoredImage;
+}
+
+/** `berth save IMAGE... -o FILE`. Images missing from the store are pulled first (under the lock). */
+export async function save(ctx: OpContext, images: readonly string[], output: string, options: PullOptions): Promise<SaveResult> {
+  requireRoot('save');
+  if (images.length === 0) throw new BerthError('USAGE', 'name at least one image to save', { hint: 'berth save IMAGE... -o FILE' });
+  const file = path.resolve(output);
+  const entries: Entry[] = await locked(ctx, `save ${images.join(' ')}`, async () => {
+    const store = await Store.open(ctx.paths.root);
+    const out: Entry[] = [];
+    for (const name of images) {
+      const { image, reference } = await obtainImage(ctx, store, parseImageReference(name), options, 'missing');
+      if (reference.transport !== 'docker') {
+        throw new BerthError('USAGE', `${name} is not a registry image`, { hint: 'a bundle records registry names (HOST/REPO:TAG), under which load checks the trust policy' });
+      }
+      out.push({ ref: reference, image });
+    }
+    return out;
+  });
+
+  const pack = tarStream.pack();
+  const tmp = `${file}.tmp-${process.pid}`;
+  const written = pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+  written.catch(() => undefined); // awaited below; a failure of the writer also ends pack's entries
+  const seen = new Set<string>();
+  let bytes = 0;
+  const put = async (name: string, data: Buffer) => {
+    await addEntry(pack, name, data.length, data);
+    bytes += data.length;
+  };
+  const putBlob = async (digest: Digest, data: Buffer) => {
+    if (seen.has(digest)) return;
+    seen.add(digest);
+    await put(`blobs/sha256/${encodedOf(digest)}`, data);
+  };
+  try {
+    for (const dir of ['blobs/', 'blobs/sha256/', 'berth/', `${SIGNATURES_DIR}/`]) pack.entry({ name: dir, type: 'directory', mode: 0o755, mtime: EPOCH });
+    await put('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+    const index = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: entries.map(({ ref, image }) => ({
+        mediaType: image.manifest.mediaType,
+        digest: image.manifestDigest,
+        size: image.manifestBytes.length,
+        platform: { os: image.config.os, architecture: image.config.architecture },
+        annotations: { [REF_NAME]: dockerName(ref) },
+      })),
+    };
+    await put('index.json', Buffer.from(`${JSON.stringify(index, null, 2)}\n`));
+    for (const { ref, image } of entries) {
+      ctx.report.step(`Saving ${formatReference(ref)} (${image.manifestDigest})`);
+      await putBlob(image.manifestDigest, image.manifestBytes);
+      await putBlob(image.manifest.config.digest, image.configBytes);
+      const missing = image.manifest.layers.filter((l) => !seen.has(l.digest));
+      if (missing.length > 0) {
+        const source = await openImageSource(ref, options.source);
+        try {
+          for (const layer of missing) {
+            if (seen.has(layer.digest)) continue;
+            seen.add(layer.digest);
+            const what = `layer ${layer.digest} of ${source.description}`;
+            const blob = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
+            await addEntry(pack, `blobs/sha256/${encodedOf(layer.digest)}`, layer.size, blob);
+            bytes += layer.size;
+          }
+        } finally {
+          await source.close();
+        }
+      }
+      const hex = encodedOf(image.manifestDigest);
+      if (seen.has(`sig:${hex}`)) continue;
+      seen.add(`sig:${hex}`);
+      pack.entry({ name: `${SIGNATURES_DIR}/${hex}/`, type: 'directory', mode: 0o755, mtime: EPOCH });
+      for (const [i, sig] of image.signatures.slice(0, MAX_SIGNATURES).entries()) await put(`${SIGNATURES_DIR}/${hex}/signature-${i + 1}`, sig);
+      if (image.signedManifestBytes) await put(`${SIGNATURES_DIR}/${hex}/signed-manifest`, image.signedManifestBytes);
+    }
+    pack.finalize();
+    await written;
+    await rename(tmp, file);
+  } catch (e) {
+    pack.destroy();
+    await written.catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  return {
+    file,
+    images: entries.map(({ ref, image }) => ({ reference: formatReference(ref), digest: image.manifestDigest, layers: image.manifest.layers.length, signatures: Math.min(image.signatures.length, MAX_SIGNATURES) })),
+    blobs: [...seen].filter((s) => !s.startsWith('sig:')).length,
+    bytes,
+  };
+}
+
+const EPOCH = new Date(0);
+
+/** One regular file into the tar; resolves when its bytes are in (the pack's backpressure). */
+function addEntry(pack: tarStream.Pack, name: string, size: number, data: Buffer | Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const header = { name, size, mode: 0o644, mtime: EPOCH, uid: 0, gid: 0, uname: 'root', gname: 'root' };
+    if (Buffer.isBuffer(data)) {
+      pack.entry(header, data, (err) => (err ? reject(err) : resolve()));
+      return;
+    }
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    pipeline(data, sink).catch(reject);
+  });
+}
+
+/** What a bundle holds for one manifest besides the layout: signatures and the bytes they sign. */
+export interface BundleSignatures {
+  signatures: Buffer[];
+  /** The signed top-level manifest (an index), when it is not the manifest itself. */
+  signedManifestBytes?: Buffer;
+}
+
+/**
+ * The signatures `file` (a bundle) holds for `manifestDigest`; none when it
+ * is a plain OCI archive. Exported for oci-archive: pulls (see pull.ts).
+ */
+export async function readBundleSignatures(file: string | TarIndex, manifestDigest: Digest): Promise<BundleSignatures> {
+  const tar = typeof file === 'string' ? await TarIndex.open(file, 'oci-archive') : file;
+  const dir = `${SIGNATURES_DIR}/${encodedOf(manifestDigest)}`;
+  const signatures: Buffer[] = [];
+  for (let i = 1; i <= MAX_SIGNATURES; i++) {
+    const sig = await tar.read(`${dir}/signature-${i}`, MAX_SIGNATURE_BYTES, `signature-${i} of ${manifestDigest}`);
+    if (sig === undefined) break;
+    signatures.push(sig);
+  }
+  const signed = await tar.read(`${dir}/signed-manifest`, MAX_MANIFEST_BYTES, `signed manifest of ${manifestDigest}`);
+  return signed === undefined ? { signatures } : { signatures, signedManifestBytes: signed };
+}
+
+export interface LoadedImage {
+  reference: string;
+  digest: Digest;
+  layers: number;
+  fetchedLayers: number;
+  signatures: number;
+  /** The policy requirement that accepted it. */
+  requirement: string;
+}
+
+interface Checked {
+  ref: DockerReference;
+  source: OciArchiveImageSource;
+  resolved: ResolvedImage;
+  signatures: Buffer[];
+  signedManifestBytes?: Buffer;
+  requirement: string;
+}
+
+/**
+ * `berth load FILE`: every image of the bundle, checked against the trust
+ * policy under its registry name with the bundle's signatures, then its
+ * config and layers verified (digest, then diff_id) into the store. All
+ * images pass the policy before any layer is imported, and images and
+ * references are committed only after every layer is in: a refused or
+ * corrupt bundle leaves no image or reference (at most unreferenced layers,
+ * which prune removes).
+ */
+export async function load(ctx: OpContext, input: string, options: PullOptions): Promise<LoadedImage[]> {
+  requireRoot('load');
+  const file = path.resolve(input);
+  return locked(ctx, `load ${input}`, async () => {
+    const store = await Store.open(ctx.paths.root);
+    const tar = await TarIndex.open(file, 'bundle');
+    const indexBytes = await tar.read('index.json', MAX_MANIFEST_BYTES, 'index.json');
+    if (indexBytes === undefined || (await tar.read('oci-layout', 64 * 1024, 'oci-layout')) === undefined) {
+      throw new BerthError('IMAGE_NOT_FOUND', `${file} is not an OCI archive (no index.json or oci-layout)`, { hint: 'make bundles with berth save' });
+    }
+    const index = parseManifest(indexBytes, MediaType.ociIndex, `${file}: index.json`);
+    if (index.kind !== 'index' || index.manifests.length === 0) {
+      throw new BerthError('MANIFEST_INVALID', `${file}: index.json lists no images`, { hint: 'make bundles with berth save' });
+    }
+    const checked: Checked[] = [];
+    try {
+      for (const d of index.manifests) checked.push(await checkEntry(ctx, file, tar, d, options));
+      const results: LoadedImage[] = [];
+      for (const c of checked) {
+        const { layers } = c.resolved.manifest;
+        let fetched = 0;
+        for (const [i, layer] of layers.entries()) {
+          const diffId = c.resolved.config.rootfs.diff_ids[i]!;
+          if (await store.hasLayer(diffId)) continue;
+          ctx.report.step(`  layer ${i + 1}/${layers.length} ${layer.digest}`);
+          await importLayer(c.source, store, layer, diffId);
+          fetched++;
+        }
+        results.push({
+          reference: formatReference(c.ref),
+          digest: c.resolved.manifestDigest,
+          layers: layers.length,
+          fetchedLayers: fetched,
+          signatures: c.signatures.length,
+          requirement: c.requirement,
+        });
+      }
+      for (const c of checked) {
+        await store.putImage({
+          manifestDigest: c.resolved.manifestDigest,
+          manifestBytes: c.resolved.manifestBytes,
+          configBytes: c.resolved.configBytes,
+          signatures: c.signatures,
+          ...(c.signedManifestBytes ? { signedManifestBytes: c.signedManifestBytes } : {}),
+        });
+      }
+      for (const c of checked) await store.setReference(formatReference(c.ref), c.resolved.manifestDigest);
+      return results;
+    } finally {
+      for (const c of checked) await c.source.close();
+    }
+  });
+}
+
+/** One index.json entry: its name, manifest digest, trust verdict and config; nothing is stored. */
+async function checkEntry(ctx: OpContext, file: string, tar: TarIndex, d: Descriptor, options: PullOptions): Promise<Checked> {
+  const name = d.annotations?.[REF_NAME];
+  if (name === undefined) {
+    throw new BerthError('MANIFEST_INVALID', `${file}: image ${d.digest} has no ${REF_NAME} annotation`, { hint: 'berth load needs the registry name of every image (berth save writes it)' });
+  }
+  const parsed = parseImageReference(name);
+  if (parsed.transport !== 'docker') {
+    throw new BerthError('INVALID_REFERENCE', `${file}: image name ${JSON.stringify(name)} has no registry host`, { hint: 'berth load records images under HOST/REPO:TAG names, as berth save writes them' });
+  }
+  ctx.report.step(`Loading ${formatReference(parsed)} (${d.digest})`);
+  const archiveRef: OciArchiveReference = { transport: 'oci-archive', file, ref: name };
+  const source = await OciArchiveImageSource.open(archiveRef, options.platform);
+  try {
+    const top = await source.getManifest();
+    const actual = digestOf(top.untrustedBytes);
+    if (actual !== d.digest) {
+      throw new BerthError('DIGEST_MISMATCH', `${file}: the manifest of ${name} has digest ${actual}, index.json says ${d.digest}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
+    }
+    const { signatures, signedManifestBytes } = await readBundleSignatures(tar, d.digest);
+    if (signedManifestBytes !== undefined) checkSignedIndex(signedManifestBytes, d.digest, file, name);
+    const verdict = await checkTrust(parsed, signedManifestBytes ?? top.untrustedBytes, options.trust, signatures);
+    const resolved = await resolveImage(source, { top, ...(options.platform ? { platform: options.platform } : {}) });
+    return { ref: parsed, source, resolved, signatures: verdict.signatures, ...(signedManifestBytes ? { signedManifestBytes } : {}), requirement: verdict.requirement };
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
+
+/** The signed top-level bytes must be an index that lists the manifest: else the signatures vouch for something else. */
+function checkSignedIndex(bytes: Buffer, manifestDigest: Digest, file: string, name: string): void {
+  const signed = parseManifest(bytes, undefined, `${file}: signed manifest of ${name}`);
+  if (signed.kind !== 'index' || !signed.manifests.some((m) => m.digest === manifestDigest)) {
+    throw new BerthError('DIGEST_MISMATCH', `${file}: the signed manifest of ${name} does not list ${manifestDigest}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
+  }
+}
+
+/** As pull does it: compressed digest, then diff_id, on one stream into the store. */
+async function importLayer(source: OciArchiveImageSource, store: Store, layer: Descriptor, diffId: Digest) {
+  const what = `layer ${layer.digest} of ${source.description}`;
+  const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
+  const decompress = decompressor(layerCompression(layer.mediaType));
+  const uncompressed = new VerifyingStream(diffId, undefined, `uncompressed ${what} (diff_id)`);
+  // on(), not once(): pipe()'s own error handler re-emits (unhandled) when it finds no other listener left.
+  compressed.on('error', (e) => decompress.destroy(e));
+  decompress.on('error', (e) => uncompressed.destroy(e instanceof BerthError ? e : new BerthError('LAYER_INVALID', `${what} does not decompress: ${e.message}`, { hint: 'the bundle is corrupt' })));
+  // The store may not read yet (it waits for its lock): an error before then must not be unhandled;
+  // the reader still gets it from the errored stream.
+  uncompressed.on('error', () => undefined);
+  return store.importLayer(diffId, compressed.pipe(decompress).pipe(uncompressed));
+}
