@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../errors.ts';
 import { globalOptions } from './common.ts';
 import { agentCommand } from './agent.ts';
+import { applyCommand } from './apply.ts';
 import { imagesCommand } from './images.ts';
 import { inspectCommand } from './inspect.ts';
 import { installCommand } from './install.ts';
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<void> {
     .usage('berth: system containers for systemd hosts\n\nUsage: $0 <command> [options]')
     .command(installCommand)
     .command(updateCommand)
+    .command(applyCommand)
     .command(rollbackCommand)
     .command(uninstallCommand)
     .command(listCommand)

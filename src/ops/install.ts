@@ -147,12 +147,12 @@ async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged:
 const SETTLE_MS = 300;
 
 /**
- * Start `unit` and wait until its job is done and it is still active a
- * moment later: a container that dies at once (or a Restart= loop) fails
- * here rather than looking installed.
+ * Start (or restart) `unit` and wait until its job is done and it is still
+ * active a moment later: a container that dies at once (or a Restart= loop)
+ * fails here rather than looking installed.
  */
-export async function startAndCheck(systemd: SystemdManager, unit: string, timeoutMs: number, undone: string): Promise<string> {
-  const result = await systemd.startUnit(unit, timeoutMs);
+export async function startAndCheck(systemd: SystemdManager, unit: string, timeoutMs: number, undone: string, restart = false): Promise<string> {
+  const result = restart ? await systemd.restartUnit(unit, timeoutMs) : await systemd.startUnit(unit, timeoutMs);
   let state = await systemd.unitState(unit);
   if (result === 'done' && state.activeState === 'active') {
     await new Promise((r) => setTimeout(r, SETTLE_MS));

@@ -5,7 +5,7 @@ import { withSystemd } from '../systemd/session.ts';
 import { locked, type OpContext } from './context.ts';
 import { readSlotInfo } from './deployment.ts';
 import { requireRoot } from './require-root.ts';
-import { loadSlot, stopIfActive, switchSlots } from './switch.ts';
+import { loadSlot, switchSlots } from './switch.ts';
 
 export interface RollbackResult {
   name: string;
@@ -28,7 +28,7 @@ export async function rollback(ctx: OpContext, name: string): Promise<RollbackRe
     const from = await loadSlot(ctx, name, slot);
     const to = await loadSlot(ctx, name, other);
     await withSystemd(async (systemd) => {
-      const wasActive = from.info.hasUnit ? await stopIfActive(systemd, paths.unitName(name)) : false;
+      const wasActive = from.info.hasUnit && (await systemd.unitState(paths.unitName(name))).activeState === 'active';
       await switchSlots(ctx, systemd, from, slot, to, other, { start: wasActive, settleMs: 0 });
     });
     return { name, image: to.info.image, manifestDigest: to.info.manifestDigest, slot: other };

@@ -1,9 +1,10 @@
 /**
  * Switching a container between its two slots, shared by update and rollback.
- * The unit is stopped, the old slot's host files (unchanged ones) and tmpfiles
- * give way to the new slot's, NAME is pointed at the new slot, the unit file
- * is replaced and re-enabled, and the unit restarted if it was running. A
- * switch whose start fails is switched back the same way.
+ * The old slot's host files (unchanged ones) and tmpfiles give way to the new
+ * slot's, NAME is pointed at the new slot, the unit file is replaced and
+ * re-enabled, and a running unit is restarted (RestartUnit, so units that
+ * Require= it restart with it instead of staying stopped). A switch whose
+ * restart fails is switched back the same way.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -21,7 +22,6 @@ import { activate, deactivateFiles, Undo, type Staged } from './deployment.ts';
 import { startAndCheck } from './install.ts';
 
 const run = promisify(execFile);
-const STOP_TIMEOUT_MS = 120_000;
 
 /** A committed slot as activate() needs it: its saved unit and tmpfiles, and its host files planned again from its rootfs. */
 export async function loadSlot(ctx: OpContext, name: string, slot: 0 | 1): Promise<Staged> {
@@ -56,20 +56,10 @@ export interface SwitchOptions {
   startTimeoutMs?: number;
 }
 
-/** Stop the unit if it runs; returns whether it did. */
-export async function stopIfActive(systemd: SystemdManager, unit: string): Promise<boolean> {
-  const state = await systemd.unitState(unit);
-  if (state.activeState === 'active' || state.activeState === 'activating' || state.activeState === 'reloading') {
-    await systemd.stopUnit(unit, STOP_TIMEOUT_MS);
-    return true;
-  }
-  return false;
-}
-
 /**
- * Make `to` (committed in `slot`) the live deployment in place of `from`.
- * The unit must already be stopped. Throws (after switching back to `from`)
- * when the new version does not start or prove healthy.
+ * Make `to` (committed in `slot`) the live deployment in place of `from`,
+ * restarting the unit when `options.start`. Throws (after switching back to
+ * `from`) when the new version does not start or prove healthy.
  */
 export async function switchSlots(ctx: OpContext, systemd: SystemdManager, from: Staged, fromSlot: 0 | 1, to: Staged, slot: 0 | 1, options: SwitchOptions): Promise<void> {
   const { paths, report } = ctx;
@@ -82,21 +72,20 @@ export async function switchSlots(ctx: OpContext, systemd: SystemdManager, from:
     await systemd.reload();
     if (enabled && to.info.hasUnit) await systemd.reenableUnitFiles([unit]);
     if (options.start && to.info.hasUnit) {
-      report.step(`Starting ${unit} from slot ${slot}`);
-      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'switching back');
+      report.step(`Restarting ${unit} from slot ${slot}`);
+      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'switching back', true);
       await prove(ctx, systemd, to.info, options);
     }
   } catch (e) {
     report.warn(`${unit}: ${(e as Error).message.split('\n')[0]}`);
     report.step(`Switching ${to.info.name} back to slot ${fromSlot}`);
-    await stopIfActive(systemd, unit).catch(() => false);
     await deactivateFiles(ctx, to.info).catch(() => undefined);
     undo.clear();
     const back = new Undo();
     await activate(ctx, from, fromSlot, back);
     await systemd.reload();
     if (enabled) await systemd.reenableUnitFiles([unit]);
-    if (options.start) await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the previous version does not start either');
+    if (options.start) await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the previous version does not start either', true);
     throw e;
   }
 }

@@ -17,7 +17,7 @@ import { commit, readSlotInfo, stage, Undo } from './deployment.ts';
 import { obtainImage } from './obtain.ts';
 import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';
-import { loadSlot, stopIfActive, switchSlots } from './switch.ts';
+import { loadSlot, switchSlots } from './switch.ts';
 
 export interface UpdateOptions {
   set?: Record<string, string>;
@@ -99,7 +99,7 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
   const committed = staged;
   await withSystemd(async (systemd) => {
     const from = await loadSlot(ctx, name, slot);
-    const wasActive = info.hasUnit ? await stopIfActive(systemd, paths.unitName(name)) : false;
+    const wasActive = info.hasUnit && (await systemd.unitState(paths.unitName(name))).activeState === 'active';
     try {
       await switchSlots(ctx, systemd, from, slot, committed, next, {
         start: wasActive,

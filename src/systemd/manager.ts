@@ -72,12 +72,17 @@ export class SystemdManager {
     return this.runJob('StopUnit', unit, timeoutMs);
   }
 
+  /** Restart (start if stopped); units that Require= it are restarted with it, as systemd does. */
+  restartUnit(unit: string, timeoutMs: number): Promise<JobResult> {
+    return this.runJob('RestartUnit', unit, timeoutMs);
+  }
+
   /**
    * Queue a job and wait for its JobRemoved. Subscribe and the signal match
    * come first, and signals are buffered: JobRemoved can arrive before the
    * method reply that names the job.
    */
-  private async runJob(method: 'StartUnit' | 'StopUnit', unit: string, timeoutMs: number): Promise<JobResult> {
+  private async runJob(method: 'StartUnit' | 'StopUnit' | 'RestartUnit', unit: string, timeoutMs: number): Promise<JobResult> {
     const seen = new Map<string, JobResult>();
     let waiting: { path: string; resolve: (r: JobResult) => void } | undefined;
     const unsubscribe = await this.bus.onSignal(`type='signal',sender='${DEST}',path='${PATH}',interface='${MANAGER}',member='JobRemoved'`, (msg) => {
@@ -93,7 +98,7 @@ export class SystemdManager {
       if (early !== undefined) return early;
       return await new Promise<JobResult>((resolve, reject) => {
         const timer = setTimeout(() => {
-          reject(new BerthError(method === 'StartUnit' ? 'START_FAILED' : 'STOP_FAILED', `${unit}: ${method === 'StartUnit' ? 'start' : 'stop'} job did not finish within ${Math.round(timeoutMs / 1000)}s`, {
+          reject(new BerthError(method === 'StopUnit' ? 'STOP_FAILED' : 'START_FAILED', `${unit}: ${method.replace('Unit', '').toLowerCase()} job did not finish within ${Math.round(timeoutMs / 1000)}s`, {
             hint: `see journalctl -u ${unit}`,
           }));
         }, timeoutMs);
