@@ -8,7 +8,7 @@ interface InspectArgs extends GlobalArgs {
 
 export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
   command: 'inspect <image>',
-  describe: 'Show a stored image: digest, platform, layers, config, labels, signatures',
+  describe: 'Show a stored image: layers, config, signatures',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('image', { type: 'string', demandOption: true, describe: 'reference or digest (prefix)' })

@@ -8,7 +8,7 @@ interface MountArgs extends GlobalArgs {
 
 export const mountCommand: CommandModule<GlobalArgs, MountArgs> = {
   command: 'mount <image> <dir>',
-  describe: 'Mount a stored image read-only on DIR, for inspection',
+  describe: 'Mount a stored image read-only on DIR',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('image', { type: 'string', demandOption: true, describe: 'reference or digest (prefix)' })

@@ -7,7 +7,7 @@ interface PruneArgs extends GlobalArgs {
 
 export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
   command: 'prune',
-  describe: 'Free what no image reference and no installed container uses',
+  describe: 'Free what no reference and no container uses',
   builder: (y: Argv<GlobalArgs>) => y.option('json', { type: 'boolean', default: false, describe: 'print as JSON' }) as Argv<PruneArgs>,
   handler: (args: ArgumentsCamelCase<PruneArgs>) =>
     run(args, async (ctx) => {

@@ -7,7 +7,7 @@ interface RmiArgs extends GlobalArgs {
 
 export const rmiCommand: CommandModule<GlobalArgs, RmiArgs> = {
   command: 'rmi <image>',
-  describe: 'Remove an image reference (or, by digest, the image); berth prune frees the space',
+  describe: 'Remove an image reference (by digest: the image)',
   builder: (y: Argv<GlobalArgs>) => y.positional('image', { type: 'string', demandOption: true, describe: 'reference or digest (prefix)' }) as Argv<RmiArgs>,
   handler: (args: ArgumentsCamelCase<RmiArgs>) =>
     run(args, async (ctx) => {

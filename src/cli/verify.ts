@@ -8,7 +8,7 @@ interface VerifyArgs extends GlobalArgs {
 
 export const verifyCommand: CommandModule<GlobalArgs, VerifyArgs> = {
   command: 'verify',
-  describe: 'Re-hash every stored object and check every record; non-zero exit on corruption',
+  describe: 'Re-hash the store; non-zero exit on corruption',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('repair', { type: 'boolean', default: false, describe: 'drop corrupted objects and records so the next pull restores them' })
