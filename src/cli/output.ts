@@ -31,13 +31,13 @@ export function stderrReporter(quiet: boolean, stream: NodeJS.WriteStream = proc
 
 /**
  * The lines of tasks still in progress, at the bottom of a terminal, each
- * redrawn in place (cursor up, clear line, down again). Every line printed
- * while a task is live is counted, so the cursor arithmetic stays right;
- * once every task is final the block is forgotten and scrolls away.
+ * redrawn in place (cursor up, clear line, down again). Every row printed
+ * since the oldest live task is counted, so the cursor arithmetic stays
+ * right; rows above it never change again and are forgotten.
  */
 class ProgressBlock {
-  /** Lines printed since the first live task; id undefined for plain lines. */
-  private lines: { id: string | undefined; final: boolean }[] = [];
+  /** Rows from the oldest live task down; id undefined for rows that never change. */
+  private rows: { id: string | undefined; final: boolean }[] = [];
   private readonly known = new Set<string>();
 
   constructor(private readonly stream: NodeJS.WriteStream) {}
@@ -48,35 +48,43 @@ class ProgressBlock {
     return had;
   }
 
+  /** A plain line, as is; it may wrap, so count the rows it takes. */
   print(text: string): void {
-    this.stream.write(`${this.fit(text)}\n`);
-    if (this.lines.length > 0) this.lines.push({ id: undefined, final: true });
+    this.stream.write(`${text}\n`);
+    if (this.rows.length === 0) return;
+    const width = this.stream.columns || 80;
+    const n = Math.max(1, Math.ceil(visible(text).length / width));
+    for (let i = 0; i < n; i++) this.rows.push({ id: undefined, final: true });
   }
 
   update(id: string, text: string, final: boolean): void {
     this.known.add(id);
-    const i = this.lines.findIndex((l) => l.id === id);
-    if (i < 0) {
-      this.stream.write(`${this.fit(text)}\n`);
-      this.lines.push({ id, final });
+    const line = this.fit(text);
+    const i = this.rows.findIndex((r) => r.id === id);
+    const up = this.rows.length - i;
+    if (i >= 0 && up < (this.stream.rows || 24)) {
+      this.stream.write(`\x1b[${up}A\r\x1b[2K${line}\x1b[${up}B\r`);
+      this.rows[i]!.final ||= final;
     } else {
-      const up = this.lines.length - i;
-      this.stream.write(`\x1b[${up}A\r\x1b[2K${this.fit(text)}\x1b[${up}B\r`);
-      this.lines[i]!.final ||= final;
+      // New, or scrolled off the screen where the cursor cannot reach: a new row at the bottom.
+      if (i >= 0) this.rows[i] = { id: undefined, final: true };
+      this.stream.write(`${line}\n`);
+      this.rows.push({ id, final });
     }
-    if (this.lines.every((l) => l.final)) this.lines = [];
+    while (this.rows[0]?.final) this.rows.shift();
   }
 
-  /** A line longer than the terminal would wrap and break the arithmetic. */
+  /** Our own lines are cut to the terminal's width: a wrapped one would take two rows. */
   private fit(text: string): string {
     const width = this.stream.columns;
-    if (!width) return text;
-    // Escape sequences take no columns; text without them is cut plainly.
-    const visible = text.replace(/\x1b\[[0-9;]*m/g, '');
-    if (visible.length < width) return text;
-    return `${visible.slice(0, width - 2)}…`;
+    const plain = visible(text);
+    if (!width || plain.length < width) return text;
+    return `${plain.slice(0, width - 2)}…`;
   }
 }
+
+/** Text without its colour escape sequences, which take no columns. */
+const visible = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
 
 /** Print an error (one line, then its hint and details) and return the exit status. */
 export function reportError(e: unknown, json: boolean): number {

@@ -59,6 +59,15 @@ export async function rmi(ctx: OpContext, image: string): Promise<{ removed: str
   requireRoot('rmi');
   return locked(ctx, `rmi ${image}`, async () => {
     const store = await Store.open(ctx.paths.root);
+    if (!isDigestArg(image)) {
+      // A reference whose image is gone (verify --repair dropped it) must still be removable.
+      const ref = canonical(image);
+      const digest = await store.resolveReference(ref);
+      if (digest !== undefined && (await store.getImage(digest)) === undefined) {
+        await store.removeReference(ref);
+        return { removed: [ref] };
+      }
+    }
     const stored = await find(store, image);
     const used = await imagesInUse(ctx.paths);
     const users = used.get(stored.manifestDigest) ?? [];

@@ -320,6 +320,10 @@ describe('berth store commands, end to end', () => {
     assert.equal((await berth('verify')).code, 0, 'nothing left to complain about');
     assert.equal((await images()).some((i) => i.digest === web2.manifestDigest), false, 'the image that needed it is gone until the next pull');
     assert.equal((await berth('inspect', ref('store/web:1'))).code, 3);
+    // Its reference stays (it says what the user wants) and can still be removed.
+    const dangling = await berth('rmi', ref('store/web:1'));
+    assert.equal(dangling.code, 0, dangling.stderr);
+    assert.equal(dangling.stdout, `removed ${ref('store/web:1')}\n`);
 
     const again = await pull(ref('store/web:1'));
     assert.equal(again.code, 0, again.stderr);
