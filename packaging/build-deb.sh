@@ -34,7 +34,7 @@ install -d "$root/usr/bin" "$root/etc/berth" "$root/lib/systemd/system" "$root/u
 sed -e 's|@CONF@|/etc/berth/berth.conf|g' -e 's|@LIBDIR@|/usr/lib/berth|g' "$repo/packaging/wrapper.sh" >"$root/usr/bin/berth"
 chmod 755 "$root/usr/bin/berth"
 install -m 644 "$repo/packaging/berth.conf" "$root/etc/berth/berth.conf"
-for u in "$repo"/units/*.service "$repo"/units/*.timer; do install -m 644 "$u" "$root/lib/systemd/system/"; done
+for u in "$repo"/units/*.service "$repo"/units/*.timer "$repo/packaging/berth-apply.service"; do install -m 644 "$u" "$root/lib/systemd/system/"; done
 install -m 644 "$repo/units/org.berth.Manager1.conf" "$root/usr/share/dbus-1/system.d/"
 
 # Manual, completion and docs, generated from the CLI that is being packaged.
