@@ -85,9 +85,13 @@ function hardLinkGroups(s: Snapshot): string[][] {
 }
 
 /** An uncompressed layer tar written directly, for what the fixture builder cannot say (an entry under a symlinked parent). */
-async function rawLayer(entries: { name: string; content: string; mode: number }[]): Promise<Buffer> {
+async function rawLayer(entries: { name: string; content?: string; mode: number }[]): Promise<Buffer> {
   const p = pack();
-  for (const e of entries) p.entry({ name: e.name, mode: e.mode, uid: 0, gid: 0, mtime: new Date(0) }, e.content);
+  for (const e of entries) {
+    const header = { name: e.name, mode: e.mode, uid: 0, gid: 0, mtime: new Date(0) };
+    if (e.content === undefined) p.entry({ ...header, type: 'directory' });
+    else p.entry(header, e.content);
+  }
   p.finalize();
   const chunks: Buffer[] = [];
   for await (const c of p) chunks.push(c as Buffer);
@@ -118,6 +122,7 @@ async function interopSpec(): Promise<FixtureImageSpec> {
     { path: 'links/dangling', type: 'symlink', linkname: 'no/such/file' },
     { path: 'links/owned', type: 'symlink', linkname: 'absolute', uid: 7, gid: 8 },
     { path: 'links/replaced', type: 'symlink', linkname: '/srv/odd' },
+    { path: 'etc/alt', type: 'symlink', linkname: '../srv/shared' },
   ];
   const second: FixtureFile[] = [
     { path: 'opt/data/.wh.a' }, // whiteout of a file
@@ -131,8 +136,18 @@ async function interopSpec(): Promise<FixtureImageSpec> {
   ];
   return {
     layers: [first, second],
-    // Written through the symlink /lib -> usr/lib: both tools resolve it inside the root.
-    rawLayers: [await rawLayer([{ name: 'lib/libextra.so', content: 'extra\n', mode: 0o755 }])],
+    rawLayers: [
+      // Through the symlink /lib -> usr/lib, for a new file and a whiteout: both resolve it inside the root.
+      await rawLayer([
+        { name: 'lib/libextra.so', content: 'extra\n', mode: 0o755 },
+        { name: 'lib/.wh.libbase.so', content: '', mode: 0o644 },
+      ]),
+      // A directory entry where a symlink to a directory was replaces it (umoci without --keep-dirlinks).
+      await rawLayer([
+        { name: 'etc/alt/', mode: 0o750 },
+        { name: 'etc/alt/conf', content: 'alt\n', mode: 0o644 },
+      ]),
+    ],
     config: { Cmd: ['/bin/sh'], Labels: { 'org.example.fixture': 'interop' } },
   };
 }
@@ -229,6 +244,10 @@ describe('pull interop with skopeo and umoci', () => {
     assert.match(find('links/replaced') ?? '', / file 644 /);
     assert.match(find('usr/lib/libextra.so') ?? '', / file 755 /, 'written through the /lib symlink');
     assert.equal(find('lib'), 'lib symlink 0:0 -> usr/lib');
+    assert.equal(find('usr/lib/libbase.so'), undefined, 'whited out through the /lib symlink');
+    assert.match(find('etc/alt') ?? '', / dir 750 0:0$/, 'the directory replaced the symlink');
+    assert.match(find('etc/alt/conf') ?? '', / file 644 /);
+    assert.equal(s.lines.filter((l) => l.startsWith('srv/shared/')).length, 0, 'nothing went through the replaced symlink');
     for (const gone of ['opt/data/a', 'opt/gone', 'opt/keep/x', 'opt/keep/sub']) assert.equal(find(gone), undefined, `${gone} is whited out`);
     assert.ok(find('opt/keep/new') && find('opt/data/b'));
     assert.deepEqual(hardLinkGroups(s).map((g) => g.sort()).sort(), [['srv/hard1', 'srv/hard2', 'srv/private/hard3'], ['var/h1', 'var/h2']]);
