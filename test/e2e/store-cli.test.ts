@@ -280,7 +280,7 @@ describe('berth store commands, end to end', () => {
 
     const again = await berth('prune', '--json');
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(JSON.parse(again.stdout), { images: 0, layers: 0, objects: 0, bytes: 0 });
+    assert.deepEqual(JSON.parse(again.stdout) as unknown, { images: 0, layers: 0, objects: 0, bytes: 0 });
     assert.equal((await berth('prune')).stdout, 'freed 0 B: 0 image(s), 0 layer(s), 0 object(s)\n');
 
     // Once the container is gone, nothing keeps web1.
@@ -288,7 +288,8 @@ describe('berth store commands, end to end', () => {
     assert.equal(un.code, 0, un.stderr);
     const last = await berth('prune', '--json');
     assert.equal(last.code, 0, last.stderr);
-    assert.deepEqual({ ...JSON.parse(last.stdout), bytes: 0 }, { images: 1, layers: 1, objects: 1, bytes: 0 }, 'web1 and its www layer (one page object)');
+    const freed = JSON.parse(last.stdout) as { images: number; layers: number; objects: number; bytes: number };
+    assert.deepEqual({ ...freed, bytes: freed.bytes > 0 }, { images: 1, layers: 1, objects: 1, bytes: true }, 'web1 and its www layer (one page object)');
   });
 
   it('verify: ok; a corrupt object is named (exit 5); --repair drops it; a pull restores it', async () => {
@@ -402,8 +403,9 @@ describe('berth store commands, end to end', () => {
     // The lock died with its holder: a bounded wait proves it.
     const r = await berth('--lock-timeout', '10', 'pull', '--json', '--policy', policy, '--tls-verify=false', bigRef);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).fetchedLayers, 1, 'busybox and the two small layers were complete and are reused');
-    assert.equal(JSON.parse(r.stdout).digest, bigDigest);
+    const done = JSON.parse(r.stdout) as { digest: string; fetchedLayers: number };
+    assert.equal(done.fetchedLayers, 1, 'busybox and the two small layers were complete and are reused');
+    assert.equal(done.digest, bigDigest);
     const fine = await berth('verify');
     assert.equal(fine.code, 0, fine.stdout);
     assert.ok((await images()).some((i) => i.digest === bigDigest && i.references.includes(bigRef)));
