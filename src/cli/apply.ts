@@ -6,18 +6,20 @@ interface ApplyArgs extends GlobalArgs, ImageSourceArgs {
   prune: boolean;
   'dry-run': boolean;
   settle: number | undefined;
+  pull: 'always' | 'missing' | 'never';
   json: boolean;
 }
 
 export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
   command: 'apply <file>',
-  describe: 'Make the host match a plan of system containers (install, update, remove in dependency order)',
+  describe: 'Make the host match a plan of system containers',
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('file', { type: 'string', demandOption: true, describe: 'the plan (YAML, docs/plan.md); - reads standard input' })
       .option('prune', { type: 'boolean', default: false, describe: 'uninstall berth containers the plan does not name' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'pull and print what would be done; change no container' })
       .option('settle', { type: 'number', describe: 'seconds an updated container must stay active', defaultDescription: '5' })
+      .option('pull', { choices: ['always', 'missing', 'never'] as const, default: 'missing' as const, describe: 'ask the registry always, only for images the store lacks (works offline after berth load), or never' })
       .option('json', { type: 'boolean', default: false, describe: 'print the actions as JSON' })
       .example('$0 apply /etc/berth/plan.yaml', 'install, update or leave alone each container of the plan')
       .example('$0 apply --prune --dry-run plan.yaml', 'show what would change, including removals') as Argv<ApplyArgs>,
@@ -28,6 +30,7 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
         pull: await pullOptions(args, ctx.report.warn),
         prune: args.prune,
         dryRun: args['dry-run'],
+        pullPolicy: args.pull,
         ...(args.settle === undefined ? {} : { settleMs: args.settle * 1000 }),
       });
       const { printJson, reportError } = await import('./output.ts');

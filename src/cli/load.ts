@@ -8,7 +8,7 @@ interface LoadArgs extends GlobalArgs, ImageSourceArgs {
 
 export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
   command: 'load <file>',
-  describe: 'Import every image of a bundle (berth save) into the store, under the trust policy, offline',
+  describe: 'Import a bundle (berth save) under the trust policy, offline',
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('file', { type: 'string', demandOption: true, describe: 'the bundle (an OCI archive written by berth save)' })

@@ -13,12 +13,14 @@ import { imagesCommand } from './images.ts';
 import { inspectCommand } from './inspect.ts';
 import { installCommand } from './install.ts';
 import { listCommand } from './list.ts';
+import { loadCommand } from './load.ts';
 import { logsCommand } from './logs.ts';
 import { mountCommand, umountCommand } from './mount.ts';
 import { pruneCommand } from './prune.ts';
 import { pullCommand } from './pull.ts';
 import { rmiCommand } from './rmi.ts';
 import { rollbackCommand } from './rollback.ts';
+import { saveCommand } from './save.ts';
 import { signCommand } from './sign.ts';
 import { statusCommand } from './status.ts';
 import { trustCommand } from './trust.ts';
@@ -44,6 +46,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(statusCommand)
     .command(logsCommand)
     .command(pullCommand)
+    .command(saveCommand)
+    .command(loadCommand)
     .command(imagesCommand)
     .command(inspectCommand)
     .command(rmiCommand)

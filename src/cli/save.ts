@@ -9,7 +9,7 @@ interface SaveArgs extends GlobalArgs, ImageSourceArgs {
 
 export const saveCommand: CommandModule<GlobalArgs, SaveArgs> = {
   command: 'save <images..>',
-  describe: 'Write stored images and their signatures into one offline bundle (an OCI archive)',
+  describe: 'Write images and their signatures into an offline bundle',
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('images', { type: 'string', array: true, demandOption: true, describe: 'registry images (pulled first when not in the store)' })

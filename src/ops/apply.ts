@@ -21,7 +21,7 @@ import { Store } from '../store/store.ts';
 import { locked, type OpContext } from './context.ts';
 import { readSlotInfo } from './deployment.ts';
 import { install } from './install.ts';
-import { obtainImage } from './obtain.ts';
+import { obtainImage, type PullPolicy } from './obtain.ts';
 import { applyOrder, parsePlan, type Plan, type PlanEntry } from './plan.ts';
 import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';
@@ -57,6 +57,12 @@ export interface ApplyOptions {
   dryRun?: boolean;
   /** Settle period of updates (default: update's). */
   settleMs?: number;
+  /**
+   * always: ask the registry for every image (a moved tag is noticed);
+   * missing (default): use what the store holds, so a plan applies offline
+   * after `berth load`; never: the store only.
+   */
+  pullPolicy?: PullPolicy;
 }
 
 /** Read, validate and apply a plan file ("-": standard input). */
@@ -99,7 +105,7 @@ export async function applyPlan(ctx: OpContext, plan: Plan, options: ApplyOption
     source: { ...(plan.defaults.tlsVerify === undefined ? {} : { tlsVerify: plan.defaults.tlsVerify }), ...options.pull.source },
   };
   const order = applyOrder(plan);
-  const pulled = await pullAll(ctx, order, pull);
+  const pulled = await pullAll(ctx, order, pull, options.pullPolicy ?? 'missing');
 
   const decisions: Decision[] = [];
   for (const entry of order) {
@@ -180,14 +186,14 @@ function failure(name: string, e: unknown, doing: string): ApplyAction {
 }
 
 /** Pull every distinct image once, under the lock; a failure is kept per image, not thrown. */
-async function pullAll(ctx: OpContext, order: PlanEntry[], pull: PullOptions): Promise<Map<string, Pulled | BerthError>> {
+async function pullAll(ctx: OpContext, order: PlanEntry[], pull: PullOptions, policy: PullPolicy): Promise<Map<string, Pulled | BerthError>> {
   const out = new Map<string, Pulled | BerthError>();
   await locked(ctx, 'apply: pull images', async () => {
     const store = await Store.open(ctx.paths.root);
     for (const entry of order) {
       if (out.has(entry.image)) continue;
       try {
-        const { image, reference } = await obtainImage(ctx, store, parseImageReference(entry.image), pull, 'always');
+        const { image, reference } = await obtainImage(ctx, store, parseImageReference(entry.image), pull, policy);
         out.set(entry.image, { reference: formatReference(reference), manifestDigest: image.manifestDigest });
       } catch (e) {
         if (!(e instanceof BerthError)) throw e;

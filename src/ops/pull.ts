@@ -94,8 +94,13 @@ async function importLayer(source: ImageSource, store: Store, layer: Descriptor,
   const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
   const decompress = decompressor(layerCompression(layer.mediaType));
   const uncompressed = new VerifyingStream(diffId, undefined, `uncompressed ${what} (diff_id)`);
-  compressed.once('error', (e) => decompress.destroy(e));
-  decompress.once('error', (e) => uncompressed.destroy(e instanceof BerthError ? e : new BerthError('LAYER_INVALID', `${what} does not decompress: ${e.message}`, { hint: 'the image is corrupt' })));
+  // `on`, not `once`: a stream may emit a second error while being destroyed, and an
+  // unheard 'error' would crash berth instead of failing the pull.
+  compressed.on('error', (e) => decompress.destroy(e));
+  decompress.on('error', (e) => uncompressed.destroy(e instanceof BerthError ? e : new BerthError('LAYER_INVALID', `${what} does not decompress: ${e.message}`, { hint: 'the image is corrupt' })));
+  // The store may wait for its own lock before it reads: an error before then is
+  // reported through importLayer's rejection, not as an unhandled event.
+  uncompressed.on('error', () => undefined);
   const tar = compressed.pipe(decompress).pipe(uncompressed);
   // Bytes downloaded so far: the verifier counts them anyway. Listening after pipe() leaves the flow to it.
   if (onBytes) compressed.on('data', () => onBytes(compressed.bytes));
