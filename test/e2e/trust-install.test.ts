@@ -195,8 +195,12 @@ describe('trust policy on the install path', () => {
 
     // Under the old policy the same pull is accepted: the rejection was the key's.
     await writePolicy(trustedPub);
-    const ok = await berth('pull', ...trustArgs(), ref('trust/fresh:1'));
+    const ok = await berth('pull', '--json', ...trustArgs(), ref('trust/fresh:1'));
     assert.equal(ok.code, 0, ok.stderr);
+    // By digest too: the signature names the tag, and matchRepoDigestOrExact accepts the repository's digests.
+    const { digest } = JSON.parse(ok.stdout) as { digest: string };
+    const pinned = await berth('pull', ...trustArgs(), `${ref('trust/fresh')}@${digest}`);
+    assert.equal(pinned.code, 0, pinned.stderr);
 
     const un = await host.exec(process.execPath, [BERTH, '--root', root, 'uninstall', 'web'], { timeoutMs: 60_000 });
     assert.equal(un.code, 0, un.stderr);
