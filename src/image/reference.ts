@@ -230,11 +230,14 @@ export function formatReference(ref: ImageReference): string {
 export function repositoryBaseName(ref: ImageReference): string {
   const last = (s: string) => s.slice(s.lastIndexOf('/') + 1);
   const fileBase = (f: string) => path.basename(f).replace(/\.(tar|oci|docker)$/i, '');
+  // A layout's ref.name may be a plain tag ("web") or a whole reference
+  // ("registry:5000/system/etcd:3.4", as berth save writes): name it by its repository.
+  const refBase = (r: string) => last(r.replace(/@.*$/, '').replace(/:[^:/]*$/, ''));
   switch (ref.transport) {
     case 'oci':
-      return ref.ref?.split(/[/:@]/).filter(Boolean)[0] ?? path.basename(ref.dir);
+      return ref.ref !== undefined ? refBase(ref.ref) : path.basename(ref.dir);
     case 'oci-archive':
-      return ref.ref?.split(/[/:@]/).filter(Boolean)[0] ?? fileBase(ref.file);
+      return ref.ref !== undefined ? refBase(ref.ref) : fileBase(ref.file);
     case 'docker-archive':
       return ref.tag !== undefined ? last(ref.tag.replace(/:[^:/]*$/, '')) : fileBase(ref.file);
     case 'short-name':

@@ -33,3 +33,11 @@ describe('image references', () => {
     assert.equal(defaultName(parseImageReference('oci:/srv/layout:web')), 'web');
   });
 });
+
+describe('default names from local media', () => {
+  it('names a layout or archive image by its repository, not its registry host', () => {
+    assert.equal(defaultName(parseImageReference('oci-archive:/media/bundle.tar:127.0.0.1:5000/x/app:1')), 'app');
+    assert.equal(defaultName(parseImageReference('oci:/srv/layout:registry.example.com/system/etcd:3.4')), 'etcd');
+    assert.equal(defaultName(parseImageReference('oci:/srv/layout:web')), 'web');
+  });
+});
