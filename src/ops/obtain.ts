@@ -5,6 +5,7 @@
  * same name may hold new content, and reading them costs no network.
  */
 import { BerthError } from '../errors.ts';
+import { algorithmOf, digestOf } from '../image/digest.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
 import type { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
@@ -26,10 +27,16 @@ export async function obtainImage(
   if (policy === 'never' || (policy === 'missing' && remote)) {
     const digest = await store.resolveReference(formatReference(ref));
     const stored = digest === undefined ? undefined : await store.getImage(digest);
-    if (stored) {
+    const candidates = stored === undefined ? [] : signedBytesFor(ref, stored);
+    if (stored && candidates.length > 0) {
       ctx.report.step(`Using ${formatReference(ref)} from the store (${stored.manifestDigest})`);
-      await checkTrust(ref, stored.signedManifestBytes ?? stored.manifestBytes, options.trust, stored.signatures);
+      await recheckTrust(ref, candidates, stored, options);
       return { image: stored, reference: ref };
+    }
+    if (stored && policy === 'never') {
+      throw new BerthError('UNTRUSTED', `the store cannot vouch for ${formatReference(ref)}: it no longer holds the manifest that reference names`, {
+        hint: 'pull it again (drop --pull=never)',
+      });
     }
     if (policy === 'never') {
       throw new BerthError('IMAGE_NOT_FOUND', `image ${formatReference(ref)} is not in the store`, { hint: 'pull it first (berth pull), or drop --pull=never' });
@@ -39,4 +46,31 @@ export async function obtainImage(
   const image = await store.getImage(pulled.manifestDigest);
   if (!image) throw new BerthError('INTERNAL', `image ${pulled.manifestDigest} vanished from the store after pulling`, { hint: 'this is a bug in berth' });
   return { image, reference: pulled.referenceObject };
+}
+
+/**
+ * The manifest bytes the stored signatures may sign, for `ref`: the
+ * top-level manifest the image was last pulled through (an index), and the
+ * image manifest itself (a pull by its own digest, or a tag naming it
+ * directly, signs that). A reference that pins a digest allows only the
+ * bytes with that digest; none, when the store kept another index since.
+ */
+function signedBytesFor(ref: ImageReference, stored: StoredImage): Buffer[] {
+  const all = stored.signedManifestBytes === undefined ? [stored.manifestBytes] : [stored.signedManifestBytes, stored.manifestBytes];
+  const pinned = ref.transport === 'docker' ? ref.digest : undefined;
+  return pinned === undefined ? all : all.filter((b) => digestOf(b, algorithmOf(pinned)) === pinned);
+}
+
+/** Today's policy on the stored signatures: accepted if it accepts them on any candidate; else the first refusal. */
+async function recheckTrust(ref: ImageReference, candidates: Buffer[], stored: StoredImage, options: PullOptions): Promise<void> {
+  let refusal: unknown;
+  for (const bytes of candidates) {
+    try {
+      await checkTrust(ref, bytes, options.trust, stored.signatures);
+      return;
+    } catch (e) {
+      refusal ??= e;
+    }
+  }
+  throw refusal;
 }

@@ -15,9 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { GpgHome } from '../fixtures/gpg.ts';
 import { webImage } from '../fixtures/images.ts';
-import { buildImage, pushImage } from '../fixtures/oci-image.ts';
+import { buildImage, hostOciArch, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, pushImage, REF_NAME_ANNOTATION, sha256Hex } from '../fixtures/oci-image.ts';
 import { FaultProxy } from '../harness/fault-proxy.ts';
-import { TestRegistry, unusedPort } from '../harness/registry.ts';
+import { skopeoCopy, TestRegistry, unusedPort } from '../harness/registry.ts';
 import { TestHost } from '../harness/test-host.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -57,6 +57,8 @@ describe('trust policy on the install path', () => {
   let strangerPub: string;
   let fingerprint: string;
   let port: number;
+  let multiLayout: string;
+  let hostManifest: string;
   const page = `<h1>signed ${process.pid}</h1>\n`;
   const ref = (repo: string) => `docker://${proxy.host}/${repo}`;
 
@@ -121,6 +123,23 @@ describe('trust policy on the install path', () => {
     ]);
     await sign(ref('trust/web:1'));
     await sign(ref('trust/fresh:1'));
+
+    // A two-platform index: this host's image and another architecture's.
+    multiLayout = path.join(work, 'multi');
+    const mine = await buildImage(multiLayout, 'mine', { layers: [[{ path: 'etc/platform', content: 'mine\n' }]], config: { Cmd: ['/bin/sleep', '1000'] } });
+    const theirs = await buildImage(multiLayout, 'theirs', { architecture: hostOciArch() === 'arm64' ? 'amd64' : 'arm64', layers: [[{ path: 'etc/platform', content: 'theirs\n' }]] });
+    hostManifest = mine.manifestDigest;
+    const manifests = [];
+    for (const img of [mine, theirs]) {
+      const bytes = await fs.readFile(path.join(multiLayout, 'blobs', 'sha256', img.manifestDigest.slice(7)));
+      const config = JSON.parse(await fs.readFile(path.join(multiLayout, 'blobs', 'sha256', img.configDigest.slice(7)), 'utf8')) as { os: string; architecture: string };
+      manifests.push({ mediaType: MEDIA_TYPE_MANIFEST, digest: img.manifestDigest, size: bytes.length, platform: { os: config.os, architecture: config.architecture } });
+    }
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests });
+    await fs.writeFile(path.join(multiLayout, 'blobs', 'sha256', sha256Hex(index)), index);
+    const top = JSON.parse(await fs.readFile(path.join(multiLayout, 'index.json'), 'utf8')) as { manifests: unknown[] };
+    top.manifests.push({ mediaType: MEDIA_TYPE_INDEX, digest: `sha256:${sha256Hex(index)}`, size: Buffer.byteLength(index), annotations: { [REF_NAME_ANNOTATION]: 'multi' } });
+    await fs.writeFile(path.join(multiLayout, 'index.json'), JSON.stringify(top));
   });
 
   after(async () => {
@@ -204,5 +223,30 @@ describe('trust policy on the install path', () => {
 
     const un = await host.exec(process.execPath, [BERTH, '--root', root, 'uninstall', 'web'], { timeoutMs: 60_000 });
     assert.equal(un.code, 0, un.stderr);
+  });
+
+  it("a two-platform index: installs from the store by tag and by the platform manifest's digest", async () => {
+    // The index is signed under its tag, this host's manifest under its own digest.
+    await skopeoCopy(`oci:${multiLayout}:multi`, `docker://${registry.host}/trust/multi:1`, ['--dest-tls-verify=false', '--all']);
+    await sign(ref('trust/multi:1'));
+    const pinned = `${ref('trust/multi')}@${hostManifest}`;
+    await sign(pinned);
+    for (const r of [ref('trust/multi:1'), pinned]) {
+      const p = await berth('pull', '--json', ...trustArgs(), r);
+      assert.equal(p.code, 0, `pull ${r}: ${p.stderr}`);
+      assert.equal((JSON.parse(p.stdout) as { digest: string }).digest, hostManifest);
+    }
+    // Both references now name one stored image, whose signatures sign two different manifests (index, image).
+    proxy.reset();
+    for (const [name, r] of [['multi-tag', ref('trust/multi:1')], ['multi-digest', pinned]] as const) {
+      const i = await install('--no-start', '--name', name, r);
+      assert.equal(i.code, 0, `install ${r}: ${i.stderr}`);
+      assert.match(i.stderr, /from the store/);
+    }
+    assert.deepEqual(requests(), [], 'both from the store');
+    for (const name of ['multi-tag', 'multi-digest']) {
+      const un = await host.exec(process.execPath, [BERTH, '--root', root, 'uninstall', name], { timeoutMs: 60_000 });
+      assert.equal(un.code, 0, un.stderr);
+    }
   });
 });
