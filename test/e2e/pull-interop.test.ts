@@ -184,6 +184,12 @@ describe('pull interop with skopeo and umoci', () => {
   });
 
   after(async () => {
+    // berthSnapshot unmounts as it goes; a failure half-way must not leave a mount on this host.
+    const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    for (const line of info.split('\n')) {
+      const mountPoint = line.split(' ')[4];
+      if (work && mountPoint?.startsWith(`${work}/mnt-`)) await run('umount', [mountPoint]);
+    }
     await registry?.stop();
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
