@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import { dockerLikeImage, etcdImage, flannelLikeImage, helloWorldImage } from '../fixtures/system-images.ts';
 import { TestRegistry, unusedPort } from '../harness/registry.ts';
+import { waitFor } from '../harness/wait.ts';
 import { TestHost } from '../harness/test-host.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -209,17 +210,3 @@ containers:
   });
 });
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== '') return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

@@ -13,6 +13,7 @@ import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import {
   configTemplate, dockerLikeImage, etcdImage, exitingImage, flannelLikeImage, helloWorldImage, unresolvedVariableImage,
 } from '../fixtures/system-images.ts';
+import { waitFor } from '../harness/wait.ts';
 import { BerthEnv } from '../harness/berth-env.ts';
 import { unusedPort, type TestRegistry } from '../harness/registry.ts';
 import type { TestHost } from '../harness/test-host.ts';
@@ -196,21 +197,6 @@ describe('system containers on a real systemd', () => {
     assert.equal(await inside('test', '-d', '/var/lib/etcd/default.etcd'), 0, 'user data is kept');
   });
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== '') return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Relative path -> inode of every regular file and symlink below `dir` (the store hard-links both). */
 async function regularFiles(dir: string): Promise<Map<string, number>> {

@@ -6,41 +6,18 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { decompressor } from '../../src/image/compression.ts';
-import { verifiedStream, VerifyingStream } from '../../src/image/digest.ts';
-import { layerCompression, MediaType, type Compression } from '../../src/image/manifest.ts';
+import { MediaType } from '../../src/image/manifest.ts';
 import { parseImageReference } from '../../src/image/reference.ts';
-import { resolveImage } from '../../src/image/resolve.ts';
-import { DOCKER_LAYER_TAR } from '../../src/transport/docker-archive/docker_archive_src.ts';
 import { openImageSource } from '../../src/transport/index.ts';
-import type { ImageSource } from '../../src/transport/types.ts';
+import { pullThrough } from '../fixtures/pull-through.ts';
 import { buildImage, type BuiltImage } from '../fixtures/oci-image.ts';
 import { skopeoCopy } from '../harness/registry.ts';
-
-function compressionOf(mediaType: string): Compression {
-  // Docker's uncompressed layer type is not in manifest.ts's list (yet).
-  return mediaType === DOCKER_LAYER_TAR ? 'none' : layerCompression(mediaType);
-}
-
-async function pullAll(source: ImageSource) {
-  const image = await resolveImage(source);
-  for (const [i, layer] of image.manifest.layers.entries()) {
-    const what = `layer ${i}`;
-    const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
-    const uncompressed = new VerifyingStream(image.config.rootfs.diff_ids[i]!, undefined, `${what} diff_id`);
-    await pipeline(compressed, decompressor(compressionOf(layer.mediaType)), uncompressed, async function* (s) {
-      for await (const _ of s) void _;
-    });
-  }
-  return image;
-}
 
 async function pull(ref: string) {
   const source = await openImageSource(parseImageReference(ref), {});
   try {
-    return await pullAll(source);
+    return await pullThrough(source);
   } finally {
     await source.close();
   }

@@ -8,16 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { decompressor } from '../../src/image/compression.ts';
-import { verifiedStream, VerifyingStream } from '../../src/image/digest.ts';
-import { layerCompression } from '../../src/image/manifest.ts';
 import { parseImageReference } from '../../src/image/reference.ts';
-import { resolveImage } from '../../src/image/resolve.ts';
 import { openImageSource } from '../../src/transport/index.ts';
-import type { ImageSource, SourceOptions } from '../../src/transport/types.ts';
+import type { SourceOptions } from '../../src/transport/types.ts';
+import { pullThrough } from '../fixtures/pull-through.ts';
 import { buildImage } from '../fixtures/oci-image.ts';
 import { skopeoCopy, TestRegistry } from '../harness/registry.ts';
 import { TokenServer } from '../harness/token-server.ts';
@@ -25,23 +21,10 @@ import { TokenServer } from '../harness/token-server.ts';
 const USER = 'berth';
 const PASSWORD = 's3cret:with-colon';
 
-async function pullAll(source: ImageSource) {
-  const image = await resolveImage(source);
-  for (const [i, layer] of image.manifest.layers.entries()) {
-    const what = `layer ${i}`;
-    const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
-    const uncompressed = new VerifyingStream(image.config.rootfs.diff_ids[i]!, undefined, `${what} diff_id`);
-    await pipeline(compressed, decompressor(layerCompression(layer.mediaType)), uncompressed, async function* (s) {
-      for await (const _ of s) void _;
-    });
-  }
-  return image;
-}
-
 async function pull(ref: string, options: SourceOptions) {
   const source = await openImageSource(parseImageReference(ref), options);
   try {
-    return await pullAll(source);
+    return await pullThrough(source);
   } finally {
     await source.close();
   }
@@ -159,7 +142,7 @@ describe('registry authentication', () => {
         try {
           await source.getManifest();
           await sleep(1100);
-          await pullAll(source);
+          await pullThrough(source);
         } finally {
           await source.close();
         }
@@ -175,7 +158,7 @@ describe('registry authentication', () => {
         try {
           await source.getManifest();
           await sleep(700);
-          await pullAll(source);
+          await pullThrough(source);
         } finally {
           await source.close();
         }

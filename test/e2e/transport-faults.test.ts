@@ -9,34 +9,18 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { decompressor } from '../../src/image/compression.ts';
-import { verifiedStream, VerifyingStream, type Digest } from '../../src/image/digest.ts';
-import { layerCompression } from '../../src/image/manifest.ts';
+import { verifiedStream, type Digest } from '../../src/image/digest.ts';
 import { parseImageReference } from '../../src/image/reference.ts';
-import { resolveImage } from '../../src/image/resolve.ts';
 import { openImageSource } from '../../src/transport/index.ts';
-import type { ImageSource, SourceOptions } from '../../src/transport/types.ts';
+import type { SourceOptions } from '../../src/transport/types.ts';
+import { pullThrough } from '../fixtures/pull-through.ts';
 import { buildImage, type BuiltImage } from '../fixtures/oci-image.ts';
 import { FaultProxy } from '../harness/fault-proxy.ts';
 import { skopeoCopy, TestRegistry } from '../harness/registry.ts';
 
 const USER = 'puller';
 const PASSWORD = 'pw';
-
-async function pullAll(source: ImageSource) {
-  const image = await resolveImage(source);
-  for (const [i, layer] of image.manifest.layers.entries()) {
-    const what = `layer ${i}`;
-    const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
-    const uncompressed = new VerifyingStream(image.config.rootfs.diff_ids[i]!, undefined, `${what} diff_id`);
-    await pipeline(compressed, decompressor(layerCompression(layer.mediaType)), uncompressed, async function* (s) {
-      for await (const _ of s) void _;
-    });
-  }
-  return image;
-}
 
 describe('docker transport under faults', () => {
   let reg: TestRegistry;
@@ -72,7 +56,7 @@ describe('docker transport under faults', () => {
   async function pull(extra: SourceOptions = {}) {
     const source = await openImageSource(parseImageReference(ref), { ...options, ...extra });
     try {
-      return await pullAll(source);
+      return await pullThrough(source);
     } finally {
       await source.close();
     }

@@ -8,15 +8,14 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { verifiedStream, VerifyingStream, type Digest } from '../../src/image/digest.ts';
-import { decompressor } from '../../src/image/compression.ts';
-import { layerCompression, MediaType, type Compression } from '../../src/image/manifest.ts';
+import type { Digest } from '../../src/image/digest.ts';
+import { MediaType } from '../../src/image/manifest.ts';
 import { parseImageReference } from '../../src/image/reference.ts';
-import { resolveImage } from '../../src/image/resolve.ts';
 import { DOCKER_LAYER_TAR, parseArchiveManifest } from '../../src/transport/docker-archive/docker_archive_src.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import { archivePath, TarIndex } from '../../src/transport/tarfile/tar_index.ts';
 import type { ImageSource } from '../../src/transport/types.ts';
+import { pullThrough } from '../fixtures/pull-through.ts';
 import { buildImage, buildLayerTar, hostOciArch } from '../fixtures/oci-image.ts';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -61,22 +60,9 @@ async function tarDirectory(dir: string, file: string): Promise<void> {
   await writeTar(file, entries);
 }
 
-function compressionOf(mediaType: string): Compression {
-  // Docker's uncompressed layer type is not in manifest.ts's list (yet).
-  return mediaType === DOCKER_LAYER_TAR ? 'none' : layerCompression(mediaType);
-}
-
-/** resolveImage + every layer through digest check, decompressor and diff_id check. */
+/** Every layer through digest check, decompressor and diff_id check; the parts of the image the tests compare. */
 async function pullAll(source: ImageSource): Promise<{ manifestDigest: Digest; mediaType: string; layerTypes: string[] }> {
-  const image = await resolveImage(source);
-  for (const [i, layer] of image.manifest.layers.entries()) {
-    const what = `layer ${i}`;
-    const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
-    const uncompressed = new VerifyingStream(image.config.rootfs.diff_ids[i]!, undefined, `${what} diff_id`);
-    await pipeline(compressed, decompressor(compressionOf(layer.mediaType)), uncompressed, async function* (s) {
-      for await (const _ of s) void _;
-    });
-  }
+  const image = await pullThrough(source);
   return { manifestDigest: image.manifestDigest, mediaType: image.manifest.mediaType, layerTypes: image.manifest.layers.map((l) => l.mediaType) };
 }
 
