@@ -22,17 +22,10 @@ import { BerthError, errnoCode } from '../errors.ts';
 import { digestOf, encodedOf, algorithmOf, parseDigest, type Digest } from '../image/digest.ts';
 import { parseImageConfig, parseManifest, type ImageConfig, type ImageManifest } from '../image/manifest.ts';
 import { writeDurable } from './fsutil.ts';
+import type { StoredImage } from './types.ts';
 
-export interface ImageRecord {
-  manifestDigest: Digest;
-  manifestBytes: Buffer;
-  configBytes: Buffer;
-  manifest: ImageManifest;
-  config: ImageConfig;
-  signatures: Buffer[];
-  signedManifestBytes?: Buffer;
-  created: string;
-}
+/** What an image record holds on disk: a StoredImage without what is derived from refs and layers. */
+export type ImageRecord = Omit<StoredImage, 'references' | 'size'>;
 
 const MAX_REF_BYTES = 4096;
 
