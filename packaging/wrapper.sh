@@ -8,4 +8,5 @@ if [ -z "${BERTH_ROOT:-}" ] && [ -r @CONF@ ]; then
     esac
   done < @CONF@
 fi
-exec node @LIBDIR@/bin/berth.js "$@"
+# The node flag: see bin/berth.js.
+exec node --max-semi-space-size=4 @LIBDIR@/bin/berth.js "$@"

@@ -186,7 +186,7 @@ class Importer {
         this.seen.add(object);
         if (h.xattrs.size === 0) {
           const size = Buffer.byteLength(target);
-          await this.writer.add({ key: object, tmp: this.tmpName(), final: objectPath(this.target.objectsDir, object), symlink: target, size, created: 0o777, mode: 0o777, uid, gid, chown: !this.root0 || uid !== 0 || gid !== 0, chmod: false });
+          await this.writer.add({ key: object, tmp: this.stagedName(object), final: objectPath(this.target.objectsDir, object), symlink: target, size, created: 0o777, mode: 0o777, uid, gid, chown: !this.root0 || uid !== 0 || gid !== 0, chmod: false });
           return;
         }
         await this.queue.add(() => this.stageSymlink(object, target, { mode: 0o777, uid, gid, xattrs: h.xattrs }));
@@ -260,8 +260,15 @@ class Importer {
     await this.writer.abandon();
   }
 
-  private tmpName(): string {
-    return join(this.target.stagingDir, `o${this.seq++}`);
+  /**
+   * Where the writer stages an object whose key is known: STAGING/XX/REST,
+   * the same shape as objects/. Staging names as long as the final ones, in
+   * directories as small as the final ones, keep the kernel's directory scans
+   * short (a flat directory of 25,000 short names made every create, lookup
+   * and rename scan ~250-entry leaf blocks: measured as ~5% of a pull's CPU).
+   */
+  private stagedName(key: ObjectKey): string {
+    return objectPath(this.target.stagingDir, key);
   }
 
   /** An object the writer staged (it was not in the store). */
@@ -304,7 +311,7 @@ class Importer {
         const created = h.mode & 0o777;
         await this.writer.add({
           key: object,
-          tmp: this.tmpName(),
+          tmp: this.stagedName(object),
           final: objectPath(this.target.objectsDir, object),
           chunks,
           size: h.size,

@@ -24,7 +24,7 @@ import { Worker } from 'node:worker_threads';
 export interface StageItem {
   /** The object's key (for the caller; not used here). */
   key: string;
-  /** Staging path, created with O_EXCL. */
+  /** Staging path, created with O_EXCL (its parent directory too, when missing). */
   tmp: string;
   /** The object's path in the store: if a file (or symlink) of `size` is there, nothing is written. */
   final: string;
@@ -56,11 +56,20 @@ const IDLE_MS = 2_000;
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+const path = require('node:path');
 const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = fs.constants;
 const root = process.getuid() === 0;
 function existing(p) {
   try { return fs.lstatSync(p, { throwIfNoEntry: false }); }
   catch (e) { if (e.code === 'ENOTDIR') return undefined; throw e; }
+}
+// Staging mirrors objects/ (XX/REST): make a fan-out directory on first use.
+function inDir(p, fn) {
+  try { return fn(); } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+    fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 }); // recursive: no EEXIST race between threads
+    return fn();
+  }
 }
 function own(fn) {
   try { fn(); } catch (e) { if (!(e.code === 'EPERM' && !root)) throw e; }
@@ -74,7 +83,7 @@ function stage(m) {
     const st = existing(it.final);
     if (it.symlink !== undefined) {
       if (!(st && st.isSymbolicLink() && st.size === it.size)) {
-        fs.symlinkSync(it.symlink, it.tmp);
+        inDir(it.tmp, () => fs.symlinkSync(it.symlink, it.tmp));
         if (it.chown) own(() => fs.lchownSync(it.tmp, it.uid, it.gid));
         fs.lutimesSync(it.tmp, 0, 0);
         written[i] = 1;
@@ -82,7 +91,7 @@ function stage(m) {
       continue;
     }
     if (!(st && st.isFile() && st.size === it.size)) {
-      const fd = fs.openSync(it.tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, it.created);
+      const fd = inDir(it.tmp, () => fs.openSync(it.tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, it.created));
       try {
         for (let o = 0; o < it.size; ) o += fs.writeSync(fd, data, off + o, it.size - o);
         // chown before chmod: chown clears setuid/setgid.

@@ -96,7 +96,7 @@ describe('packaging/build-deb.sh', { skip: hasDpkgDeb ? false : 'dpkg-deb is not
       assert.equal((await run(process.execPath, [path.join(lib, 'bin/berth.js'), '--version'], { ...process.env, BERTH_FROM_SOURCE: '' })).trim(), version);
       const wrapper = await readFile(path.join(root, 'usr/bin/berth'), 'utf8');
       assert.match(wrapper, /\/etc\/berth\/berth\.conf/);
-      assert.match(wrapper, /exec node \/usr\/lib\/berth\/bin\/berth\.js "\$@"/);
+      assert.match(wrapper, /exec node --max-semi-space-size=4 \/usr\/lib\/berth\/bin\/berth\.js "\$@"/);
       const man = execFileSync('gzip', ['-dc', path.join(root, 'usr/share/man/man1/berth.1.gz')], { encoding: 'utf8' });
       assert.match(man, /^\.TH BERTH 1 /m);
       assert.match(man, /^\.SS "berth install"$/m);

@@ -57,7 +57,7 @@ describe('packaging/install.sh', { timeout: 300_000 }, () => {
       assert.match(unit, /\/usr\/local\/bin\/berth /);
       assert.doesNotMatch(unit, /=\/usr\/bin\/berth/);
     }
-    assert.match(await readFile(path.join(dest, 'usr/local/bin/berth'), 'utf8'), /exec node \/usr\/local\/lib\/berth\/bin\/berth\.js "\$@"/);
+    assert.match(await readFile(path.join(dest, 'usr/local/bin/berth'), 'utf8'), /exec node --max-semi-space-size=4 \/usr\/local\/lib\/berth\/bin\/berth\.js "\$@"/);
     const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
     assert.equal((await run(process.execPath, [path.join(dest, 'usr/local/lib/berth/bin/berth.js'), '--version'], { ...process.env, BERTH_FROM_SOURCE: '' })).trim(), version);
   });
