@@ -85,5 +85,11 @@ export interface SourceOptions {
   resumeAttempts?: number;
   /** A read that stalls this long fails (or resumes). */
   idleTimeoutMs?: number;
+  /**
+   * A read slower than this on average over the window fails (or resumes):
+   * a drip never trips the idle timeout. Default $BERTH_MIN_RATE, else
+   * 1 KiB/s over 60 s; null for no floor.
+   */
+  minRate?: { bytesPerSecond: number; windowMs: number } | null;
   connectTimeoutMs?: number;
 }
