@@ -245,6 +245,12 @@ export function selectPlatform(index: ImageIndex, want: Platform, what: string):
     (m) => m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture && (!want.variant || m.platform.variant === want.variant),
   );
   if (match) return match;
+  const nested = index.manifests.find((m) => m.mediaType === MediaType.ociIndex || m.mediaType === MediaType.dockerManifestList);
+  if (nested !== undefined && candidates.length === 0) {
+    throw new BerthError('MANIFEST_INVALID', `${what}: its index lists another index (${nested.digest}) and no image`, {
+      hint: 'berth follows one level of index only (as registries serve multi-platform images); point to the inner index or an image directly',
+    });
+  }
   const available = candidates.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown')).join(', ') || 'none';
   throw new BerthError('IMAGE_NOT_FOUND', `${what} has no image for ${formatPlatform(want)} (available: ${available})`, {
     hint: 'use an image built for this host, or choose one of the listed platforms',
