@@ -3,12 +3,17 @@
  * the images of an OCI layout honestly until a test tells it to misbehave
  * on a path: crafted manifest bytes and Content-Types, drips, redirects,
  * gigantic headers. Two listeners, 127.0.0.1 (the registry, optionally
- * demanding Basic credentials) and 127.0.0.2 ("another host", like a blob
- * CDN, never asking for credentials), and a record of every request's
+ * demanding Basic credentials, optionally over TLS) and 127.0.0.2 ("another
+ * host", like a blob CDN, plain HTTP, never asking for credentials), and a record of every request's
  * headers, so tests can see where credentials went.
  */
 import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import path from 'node:path';
@@ -27,6 +32,20 @@ export interface RecordedRequest {
 export interface HostileRegistryOptions {
   /** Demand these Basic credentials on 127.0.0.1 (a 401 Basic challenge otherwise). */
   basicAuth?: { user: string; password: string };
+  /** Serve 127.0.0.1 over TLS with this key and certificate (PEM); see selfSignedCertificate(). */
+  tls?: { key: string; cert: string };
+}
+
+/** A throw-away self-signed certificate for 127.0.0.1 (clients need --tls-verify=false). */
+export async function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-hostile-tls-'));
+  try {
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')]);
+    return { key: await readFile(path.join(dir, 'key.pem'), 'utf8'), cert: await readFile(path.join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 function listen(server: http.Server, address: string): Promise<number> {
@@ -61,7 +80,7 @@ export class HostileRegistry {
   }
 
   static async start(options: HostileRegistryOptions = {}): Promise<HostileRegistry> {
-    const main = http.createServer();
+    const main = options.tls ? https.createServer(options.tls) : http.createServer();
     const other = http.createServer();
     const mainPort = await listen(main, '127.0.0.1');
     const otherPort = await listen(other, '127.0.0.2');

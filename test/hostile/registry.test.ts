@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { MediaType } from '../../src/image/manifest.ts';
 import type { BuiltImage } from '../fixtures/oci-image.ts';
-import { drip } from './hostile-registry.ts';
+import { drip, HostileRegistry, selfSignedCertificate } from './hostile-registry.ts';
 import { assertRefused, HostileScene } from './scene.ts';
 
 const USER = 'puller';
@@ -85,6 +85,23 @@ describe('hostile registry behaviour', () => {
       assert.equal(scene.registry.requests.filter((q) => q.listener === 'other').length, 0, 'nothing followed');
     });
   }
+
+  it('refuses a redirect from HTTPS down to plain HTTP, even with --tls-verify=false', async () => {
+    const tlsRegistry = await HostileRegistry.start({ tls: await selfSignedCertificate() });
+    try {
+      tlsRegistry.serveLayout(REPO, scene.env.layout);
+      tlsRegistry.on(blobPath, (req, res, listener) => {
+        if (listener === 'other') return false;
+        res.writeHead(307, { location: `${tlsRegistry.otherOrigin}${req.url}` }).end();
+      });
+      const r = await scene.unchangedBy(() => scene.berth(['pull', '--tls-verify=false', `docker://${tlsRegistry.host}/${REPO}:fresh`]));
+      assertRefused(r, 4, /refusing the redirect of .* to "http:\/\/127\.0\.0\.2:\d+\/.*": a step down from HTTPS to plain HTTP/);
+      assert.ok(tlsRegistry.requests.some((q) => q.listener === 'registry' && q.path === blobPath), 'the registry was asked over TLS');
+      assert.equal(tlsRegistry.requests.filter((q) => q.listener === 'other').length, 0, 'nothing followed');
+    } finally {
+      await tlsRegistry.stop();
+    }
+  });
 
   it('ends gigantic response headers in a clear error', async () => {
     scene.registry.on(`/v2/${REPO}/manifests/fresh`, (_req, res) => void res.writeHead(200, { 'content-type': MediaType.ociManifest, 'x-filler': 'x'.repeat(256 * 1024) }).end('{}'));

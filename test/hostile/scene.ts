@@ -78,7 +78,9 @@ export class HostileScene {
   async writes(): Promise<{ host: Map<string, string>; root: Map<string, string> }> {
     const host = new Map<string, string>();
     for (const top of ['/etc', '/var', '/usr/local']) {
-      for (const [k, v] of await tree(this.env.host.overlayPath(top)!)) host.set(path.join(top, k), v);
+      const upper = this.env.host.overlayPath(top)!;
+      assert.ok((await lstat(upper)).isDirectory(), `the test host records writes to ${top} in ${upper}`);
+      for (const [k, v] of await tree(upper)) host.set(path.join(top, k), v);
     }
     for (const [k, v] of await tree(this.env.host.unitDir)) host.set(path.join('/etc/systemd/system', k), v);
     return { host, root: await tree(this.env.root) };
