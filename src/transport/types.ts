@@ -55,6 +55,12 @@ export interface ImageSource {
   close(): Promise<void>;
 }
 
+/** A floor on transfer speed: at least `bytesPerSecond` on average over `windowMs`. */
+export interface MinRate {
+  bytesPerSecond: number;
+  windowMs: number;
+}
+
 /** Bounded retries of requests that failed with 5xx, 429 or a transient network error. */
 export interface RetryPolicy {
   /** Tries in all, including the first. */
@@ -90,6 +96,6 @@ export interface SourceOptions {
    * a drip never trips the idle timeout. Default $BERTH_MIN_RATE, else
    * 1 KiB/s over 60 s; null for no floor.
    */
-  minRate?: { bytesPerSecond: number; windowMs: number } | null;
+  minRate?: MinRate | null;
   connectTimeoutMs?: number;
 }

@@ -6,8 +6,8 @@
  * expiry or on one 401; or Basic), bounded retries of 5xx/429 and transient
  * network errors, redirects that never carry credentials to another host nor
  * leave HTTPS, reads that fail when they stall or drip below a minimum rate,
- * and errors mapped to berth's codes (malformed HTTP included). Responses are streamed, never buffered
- * whole, except for bodies read with a cap.
+ * and errors mapped to berth's codes (malformed HTTP included). Responses are
+ * streamed, never buffered whole, except for bodies read with a cap.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -7,11 +7,9 @@
  * counts: a reader paused by backpressure is not the registry's fault.
  */
 import { BerthError } from '../../errors.ts';
+import type { MinRate } from '../types.ts';
 
-export interface MinRate {
-  bytesPerSecond: number;
-  windowMs: number;
-}
+export type { MinRate };
 
 /** 1 KiB/s over a minute: far below any working link, far above a drip. */
 export const DEFAULT_MIN_RATE: MinRate = { bytesPerSecond: 1024, windowMs: 60_000 };
