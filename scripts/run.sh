@@ -25,7 +25,7 @@ case "${1:-}" in
     shift
     # Unit tests (pure logic) and the end-to-end suite (a real systemd test
     # host and registry), one file at a time: the 2-core CI machine is small.
-    exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/e2e/*.test.ts
+    exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/hostile/*.test.ts test/e2e/*.test.ts
     ;;
   demo)
     shift

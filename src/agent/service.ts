@@ -44,7 +44,7 @@ async function dispatch(ctx: OpContext, options: AgentOptions, bus: SystemBus, c
     throw new BusMethodError('org.freedesktop.DBus.Error.UnknownInterface', `no interface ${call.interface} at ${OBJECT_PATH}`);
   }
   if (PRIVILEGED.has(call.member) && (await bus.callerUid(call.sender)) !== 0) {
-    throw new BusMethodError('org.freedesktop.DBus.Error.AccessDenied', `${call.member} needs root`);
+    throw new BusMethodError('org.freedesktop.DBus.Error.AccessDenied', `${call.member} needs root (call it as root; List and Status are open to every user)`);
   }
   const json = (v: unknown): [string, unknown[]] => ['s', [JSON.stringify(v)]];
   try {

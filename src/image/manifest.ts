@@ -1,9 +1,12 @@
 /**
  * Manifests, indexes and image configs (OCI image-spec and Docker schema 2).
- * Everything here parses untrusted bytes: sizes are capped before parsing and
+ * Everything here parses untrusted bytes: sizes are capped before parsing,
+ * JSON is parsed strictly (a duplicated member is refused: parsers disagree
+ * on which copy wins, so another tool could see a different image), and
  * every field used later is type-checked; unknown fields are ignored.
  */
 import { BerthError } from '../errors.ts';
+import { isJsonObject, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from '../strict-json.ts';
 import { parseDigest, type Digest } from './digest.ts';
 
 export const MediaType = {
@@ -25,6 +28,14 @@ export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.ociIndex, Media
 /** Manifests, indexes and configs larger than this are refused unread (as containers/image does). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/**
+ * More layers than this are refused: Docker cannot build or run an image
+ * deeper than 127 layers, and each layer costs a request, a record and a
+ * merge step, so a longer list is an attack on the host, not an image.
+ */
+export const MAX_LAYERS = 127;
+/** Entries of an index; real ones list a few platforms (and attestations). */
+export const MAX_INDEX_ENTRIES = 1000;
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -77,20 +88,18 @@ function bad(what: string, why: string): BerthError {
   });
 }
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
+type Json = JsonValue;
+const isObject = (v: Json | undefined): v is JsonObject => isJsonObject(v);
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
+/** Untrusted bytes as a JSON object: capped, strict (no duplicate members, valid UTF-8). */
 export function parseJson(bytes: Buffer, what: string, cap: number): JsonObject {
   if (bytes.length > cap) throw bad(what, `it is ${bytes.length} bytes, the limit is ${cap}`);
-  let v: unknown;
+  let v: JsonValue;
   try {
-    v = JSON.parse(bytes.toString('utf8'));
+    v = parseStrictJson(bytes);
   } catch (e) {
-    throw bad(what, `not JSON (${(e as Error).message})`);
+    if (!(e instanceof JsonSyntaxError)) throw e;
+    throw bad(what, `not JSON (${e.message})`);
   }
   if (!isObject(v)) throw bad(what, 'not a JSON object');
   return v;
@@ -154,13 +163,13 @@ export function parseManifest(bytes: Buffer, declaredType: string | undefined, w
   if (mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList) {
     const ms = o['manifests'];
     if (!Array.isArray(ms)) throw bad(what, '"manifests" must be a list');
-    if (ms.length > 1000) throw bad(what, `${ms.length} entries, the limit is 1000`);
+    if (ms.length > MAX_INDEX_ENTRIES) throw bad(what, `it lists ${ms.length} manifests, the limit is ${MAX_INDEX_ENTRIES}`);
     return { kind: 'index', mediaType, manifests: ms.map((m) => parseDescriptor(m, what)) };
   }
   if (mediaType === MediaType.ociManifest || mediaType === MediaType.dockerManifest) {
     const layers = o['layers'];
     if (!Array.isArray(layers)) throw bad(what, '"layers" must be a list');
-    if (layers.length > 1000) throw bad(what, `${layers.length} layers, the limit is 1000`);
+    if (layers.length > MAX_LAYERS) throw bad(what, `it has ${layers.length} layers, the limit is ${MAX_LAYERS}`);
     const config = parseDescriptor(o['config'], what);
     if (config.size > MAX_CONFIG_BYTES) throw bad(what, `its config is ${config.size} bytes, the limit is ${MAX_CONFIG_BYTES}`);
     return { kind: 'manifest', mediaType, config, layers: layers.map((l) => parseDescriptor(l, what)) };
@@ -194,6 +203,7 @@ export function parseImageConfig(bytes: Buffer, what = 'image config'): ImageCon
   const o = parseJson(bytes, what, MAX_CONFIG_BYTES);
   const rootfs = o['rootfs'];
   if (!isObject(rootfs) || rootfs['type'] !== 'layers' || !Array.isArray(rootfs['diff_ids'])) throw bad(what, '"rootfs" must have type "layers" and diff_ids');
+  if (rootfs['diff_ids'].length > MAX_LAYERS) throw bad(what, `it lists ${rootfs['diff_ids'].length} diff_ids, the limit is ${MAX_LAYERS}`);
   const diffIds = rootfs['diff_ids'].map((d) => {
     if (typeof d !== 'string') throw bad(what, 'a diff_id is not a string');
     return parseDigest(d, `${what} diff_id`);
@@ -235,6 +245,12 @@ export function selectPlatform(index: ImageIndex, want: Platform, what: string):
     (m) => m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture && (!want.variant || m.platform.variant === want.variant),
   );
   if (match) return match;
+  const nested = index.manifests.find((m) => m.mediaType === MediaType.ociIndex || m.mediaType === MediaType.dockerManifestList);
+  if (nested !== undefined && candidates.length === 0) {
+    throw new BerthError('MANIFEST_INVALID', `${what}: its index lists another index (${nested.digest}) and no image`, {
+      hint: 'berth follows one level of index only (as registries serve multi-platform images); point to the inner index or an image directly',
+    });
+  }
   const available = candidates.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown')).join(', ') || 'none';
   throw new BerthError('IMAGE_NOT_FOUND', `${what} has no image for ${formatPlatform(want)} (available: ${available})`, {
     hint: 'use an image built for this host, or choose one of the listed platforms',

@@ -4,6 +4,7 @@
  * author meant); unknown keys are reported as warnings and otherwise ignored.
  */
 import { BerthError } from '../errors.ts';
+import { parseStrictJson } from '../strict-json.ts';
 
 export interface ExportsManifest {
   /** atomic wrote "1.0"; berth reads any string. */
@@ -58,6 +59,7 @@ function bool(v: unknown, key: string, fallback: boolean): boolean {
 export function parseExportsManifest(text: string): ParsedManifest {
   let o: unknown;
   try {
+    parseStrictJson(text); // a key given twice (two renameFiles for one path) is ambiguous: refused
     o = JSON.parse(text);
   } catch (e) {
     throw invalid(`not JSON (${(e as Error).message})`);

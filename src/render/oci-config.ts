@@ -5,6 +5,7 @@
  */
 import { BerthError } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
+import { parseStrictJson } from '../strict-json.ts';
 import { substituteJson } from './json-template.ts';
 import { readBuiltinTemplate } from './templates.ts';
 
@@ -135,6 +136,8 @@ export async function renderConfig(input: ConfigInput): Promise<RenderedConfig> 
   const what = `/exports/${source}`;
   let spec: RuntimeSpec;
   try {
+    // Strictly first: a member given twice (say, by a value inserted as JSON) means one thing to berth's checks and maybe another to the runtime.
+    parseStrictJson(text);
     spec = JSON.parse(text) as RuntimeSpec;
   } catch (e) {
     throw new BerthError('USAGE', `${what}${source === 'config.json.template' ? ' (rendered)' : ''} is not JSON: ${(e as Error).message}`, {

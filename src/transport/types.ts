@@ -55,6 +55,12 @@ export interface ImageSource {
   close(): Promise<void>;
 }
 
+/** A floor on transfer speed: at least `bytesPerSecond` on average over `windowMs`. */
+export interface MinRate {
+  bytesPerSecond: number;
+  windowMs: number;
+}
+
 /** Bounded retries of requests that failed with 5xx, 429 or a transient network error. */
 export interface RetryPolicy {
   /** Tries in all, including the first. */
@@ -85,5 +91,11 @@ export interface SourceOptions {
   resumeAttempts?: number;
   /** A read that stalls this long fails (or resumes). */
   idleTimeoutMs?: number;
+  /**
+   * A read slower than this on average over the window fails (or resumes):
+   * a drip never trips the idle timeout. Default $BERTH_MIN_RATE, else
+   * 1 KiB/s over 60 s; null for no floor.
+   */
+  minRate?: MinRate | null;
   connectTimeoutMs?: number;
 }

@@ -13,7 +13,7 @@ import { BerthError, errnoCode } from '../errors.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
 import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
 import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
-import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.ts';
+import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from '../strict-json.ts';
 
 export interface TrustPaths {
   policyPath?: string;

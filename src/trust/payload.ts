@@ -8,7 +8,7 @@
  */
 import { isDigest, type Digest } from '../image/digest.ts';
 import { parseDockerIdentity, type DockerIdentity } from './identity.ts';
-import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonValue } from './strict-json.ts';
+import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonValue } from '../strict-json.ts';
 
 export const SIGNATURE_TYPE = 'atomic container signature';
 

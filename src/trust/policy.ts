@@ -11,7 +11,7 @@ import { BerthError, errnoCode } from '../errors.ts';
 import type { ImageReference } from '../image/reference.ts';
 import { formatIdentity, isNameOnly, parseDockerIdentity, validIdentityPrefix } from './identity.ts';
 import { scopesFor } from './scopes.ts';
-import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from './strict-json.ts';
+import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from '../strict-json.ts';
 
 export const DEFAULT_POLICY_PATH = '/etc/containers/policy.json';
 const MAX_POLICY_BYTES = 16 * 1024 * 1024;

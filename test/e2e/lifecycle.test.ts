@@ -1,7 +1,8 @@
 /**
  * Lifecycle end to end: update into the other slot with proof and automatic
  * rollback, rollback, no-op updates, uninstall without a trace, concurrent
- * installs under the lock, and the agent on the system bus.
+ * installs under the lock, and berth's own units. The agent on the system bus
+ * is tested with unprivileged callers in test/hostile/dbus.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -27,14 +28,13 @@ function etcdVersion(version: string, broken = false): FixtureImageSpec {
   return { ...base, layers: [...(base.layers ?? []), extra] };
 }
 
-describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
+describe('lifecycle: update, rollback, uninstall, locking, units', () => {
   let env: BerthEnv;
   let host: TestHost;
   let registry: TestRegistry;
   let work: string;
   let root: string;
   let layout: string;
-  let policy: string;
   const images: Record<string, BuiltImage> = {};
   const ports = { client: 0, peer: 0, h1: 0, h2: 0 };
 
@@ -45,7 +45,7 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
 
   before(async () => {
     env = await BerthEnv.start('berth-life');
-    ({ host, registry, work, root, layout, policy } = env);
+    ({ host, registry, work, root, layout } = env);
     for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await unusedPort();
     images['A'] = await buildImage(layout, 'a', etcdVersion('A'));
     images['B'] = await buildImage(layout, 'b', etcdVersion('B'));
@@ -153,39 +153,6 @@ describe('lifecycle: update, rollback, uninstall, locking, agent', () => {
     const list = JSON.parse((await berth('list', '--json')).stdout) as { name: string; activeState: string }[];
     assert.deepEqual(list.map((x) => [x.name, x.activeState]), [['h1', 'active'], ['h2', 'active'], ['h3', 'active']]);
     for (const n of ['h1', 'h2', 'h3']) assert.equal((await berth('uninstall', n)).code, 0);
-  });
-
-  it('serves berth on the system bus from units/berth-agent.service; refuses unprivileged callers', async () => {
-    const unit = (await fs.readFile(path.join(REPO, 'units/berth-agent.service'), 'utf8')).replace(
-      'ExecStart=/usr/bin/berth agent',
-      `ExecStart=${process.execPath} ${BERTH} --root ${root} agent --policy ${policy}${process.env['BERTH_FROM_SOURCE'] ? '\nEnvironment=BERTH_FROM_SOURCE=1' : ''}`,
-    );
-    await fs.writeFile(path.join(host.unitDir, 'berth-agent.service'), unit);
-    await host.exec('sh', ['-c', `mkdir -p /etc/dbus-1/system.d && cp ${path.join(REPO, 'units/org.berth.Manager1.conf')} /etc/dbus-1/system.d/ && busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig`]);
-    assert.equal((await host.systemctl('daemon-reload')).code, 0);
-    const start = await host.systemctl('start', 'berth-agent.service');
-    assert.equal(start.code, 0, `${start.stderr}\n${await host.journal('berth-agent.service', 20)}`);
-
-    const busctl = (...args: string[]) => host.exec('busctl', ['--json=short', 'call', 'org.berth.Manager1', '/org/berth/Manager1', 'org.berth.Manager1', ...args], { timeoutMs: 120_000 });
-    const intro = await host.exec('busctl', ['introspect', 'org.berth.Manager1', '/org/berth/Manager1']);
-    assert.match(intro.stdout, /\.Install\s+method\s+ssas\s+s/);
-
-    const inst = await busctl('Install', 'ssas', `oci:${layout}:hello`, 'viabus', '1', `PORT=${ports.h1}`);
-    assert.equal(inst.code, 0, inst.stderr);
-    assert.equal(JSON.parse(JSON.parse(inst.stdout).data[0]).activeState, 'active');
-    const listed = JSON.parse(JSON.parse((await busctl('List')).stdout).data[0]) as { name: string }[];
-    assert.deepEqual(listed.map((c) => c.name), ['viabus']);
-
-    const nobody = (...args: string[]) => host.exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'busctl', 'call', 'org.berth.Manager1', '/org/berth/Manager1', 'org.berth.Manager1', ...args]);
-    const denied = await nobody('Uninstall', 's', 'viabus');
-    assert.notEqual(denied.code, 0);
-    assert.match(denied.stderr, /Access denied|AccessDenied|denied/i);
-    assert.equal((await nobody('List')).code, 0, 'reading is allowed');
-    assert.equal(await host.unitProperty('viabus.service', 'ActiveState'), 'active', 'the refused call changed nothing');
-
-    assert.equal((await busctl('Uninstall', 's', 'viabus')).code, 0);
-    assert.equal((await host.systemctl('stop', 'berth-agent.service')).code, 0);
-    assert.equal(await host.unitProperty('berth-agent.service', 'Result'), 'success', 'exits cleanly on SIGTERM');
   });
 
   it('systemd-analyze verify accepts every unit under units/', async () => {

@@ -9,7 +9,7 @@ import { identityMismatch } from '../../src/trust/match.ts';
 import { buildPayload, parseUntrustedPayload } from '../../src/trust/payload.ts';
 import { parsePolicy, requirementsFor, type Policy, type SignedIdentity } from '../../src/trust/policy.ts';
 import { dockerScopes } from '../../src/trust/scopes.ts';
-import { parseStrictJson } from '../../src/trust/strict-json.ts';
+import { parseStrictJson } from '../../src/strict-json.ts';
 
 const policy = (doc: unknown): Policy => parsePolicy(Buffer.from(JSON.stringify(doc)), '/etc/containers/policy.json');
 const invalidPolicy = (text: string, pattern: RegExp) =>

@@ -1,6 +1,6 @@
 /**
  * A blob download that survives dropped connections: when the body ends
- * early, errors or stalls, it asks again from the first missing byte with
+ * early, errors, stalls or drips below the minimum rate, it asks again from the first missing byte with
  * `Range: bytes=N-` (a bounded number of times). A 206 must start exactly at
  * N; a 200 (a server that ignores Range) is read from the start again and
  * the bytes already delivered are skipped. The bytes stay unverified: the
@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { finished, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../errors.ts';
+import { DEFAULT_MIN_RATE, RateWatch, tooSlow, type MinRate } from './min_rate.ts';
 
 /** Opens the blob from `offset` (sending Range when offset > 0); rejects on 4xx/5xx. */
 export type BlobOpener = (offset: number) => Promise<IncomingMessage>;
@@ -22,6 +23,8 @@ export interface ResumableBlobOptions {
   /** Continuations after the first response. */
   resumeAttempts: number;
   idleTimeoutMs: number;
+  /** The slowest transfer accepted (null: none; default DEFAULT_MIN_RATE). */
+  minRate?: MinRate | null;
   /** Wait before a continuation (doubled each time, at most 2 s). */
   backoffMs: number;
   /** For messages: "blob sha256:... of docker://...". */
@@ -40,6 +43,7 @@ export class ResumableBlobStream extends Readable {
   #res: IncomingMessage | undefined;
   #resumes = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #rate: RateWatch;
   #reopening = false;
 
   constructor(open: BlobOpener, first: IncomingMessage, options: ResumableBlobOptions) {
@@ -47,6 +51,10 @@ export class ResumableBlobStream extends Readable {
     this.#open = open;
     this.#o = options;
     this.#offset = options.offset;
+    const minRate = options.minRate === undefined ? DEFAULT_MIN_RATE : options.minRate;
+    this.#rate = new RateWatch(minRate, (bytes, elapsedMs) => {
+      this.#res?.destroy(tooSlow(options.what, minRate!, bytes, elapsedMs, ` after ${this.#offset} of ${options.size} bytes`));
+    });
     try {
       this.#attach(first);
     } catch (e) {
@@ -81,6 +89,7 @@ export class ResumableBlobStream extends Readable {
     this.#res = res;
     res.on('data', (chunk: Buffer) => {
       if (this.#res !== res) return;
+      this.#rate.add(chunk.length);
       let c = chunk;
       if (this.#pos < this.#offset) {
         // A 200 after a drop: skip what was delivered already.
@@ -128,10 +137,13 @@ export class ResumableBlobStream extends Readable {
     throw new BerthError('REGISTRY_ERROR', `${this.#o.what}: unexpected status ${res.statusCode} for a blob`, { hint: 'the registry failed; try again later' });
   }
 
+  /** Watch for a stall (restarted by every chunk) and for a drip (a window goes on). */
   #arm(): void {
-    this.#disarm();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     const res = this.#res;
     if (res === undefined) return;
+    this.#rate.start();
     this.#timer = setTimeout(() => {
       res.destroy(new BerthError('REGISTRY_UNREACHABLE', `${this.#o.what}: no data for ${this.#o.idleTimeoutMs / 1000}s after ${this.#offset} of ${this.#o.size} bytes`, {
         hint: 'the network or registry stalled; try again',
@@ -142,6 +154,7 @@ export class ResumableBlobStream extends Readable {
   #disarm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#rate.stop();
   }
 
   #dropped(cause: Error): void {

@@ -4,9 +4,10 @@
  * ping, authentication as the registry challenges it (Bearer tokens from the
  * token service, with Basic credentials when there are some, refreshed on
  * expiry or on one 401; or Basic), bounded retries of 5xx/429 and transient
- * network errors, redirects that never carry credentials to another host, and
- * errors mapped to berth's codes. Responses are streamed, never buffered
- * whole, except for bodies read with a cap.
+ * network errors, redirects that never carry credentials to another host nor
+ * leave HTTPS, reads that fail when they stall or drip below a minimum rate,
+ * and errors mapped to berth's codes (malformed HTTP included). Responses are
+ * streamed, never buffered whole, except for bodies read with a cap.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -15,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, errnoCode } from '../../errors.ts';
 import type { RetryPolicy } from '../types.ts';
 import type { Credentials } from './auth_file.ts';
+import { DEFAULT_MIN_RATE, RateWatch, tooSlow, type MinRate } from './min_rate.ts';
 import { DEFAULT_RETRY, isRetryableStatus, isTransientNetworkError, retryDelay } from './retry.ts';
 import { parseWWWAuthenticate, pickChallenge, type AuthChallenge } from './www_authenticate.ts';
 
@@ -31,6 +33,8 @@ export interface RegistryClientOptions {
   credentials?: Credentials | undefined;
   retry?: RetryPolicy;
   idleTimeoutMs?: number;
+  /** The slowest transfer accepted; null: none (default DEFAULT_MIN_RATE). */
+  minRate?: MinRate | null;
   connectTimeoutMs?: number;
   userAgent?: string;
 }
@@ -52,6 +56,7 @@ export class RegistryClient {
   readonly host: string;
   readonly tlsVerify: boolean;
   readonly idleTimeoutMs: number;
+  readonly minRate: MinRate | null;
   readonly credentials: Credentials | undefined;
   private readonly retry: RetryPolicy;
   private readonly connectTimeoutMs: number;
@@ -70,6 +75,7 @@ export class RegistryClient {
     this.credentials = options.credentials;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.minRate = options.minRate === undefined ? DEFAULT_MIN_RATE : options.minRate;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.userAgent = options.userAgent ?? 'berth';
     this.httpsAgent = new https.Agent({ keepAlive: false, rejectUnauthorized: this.tlsVerify });
@@ -224,7 +230,7 @@ export class RegistryClient {
       if (e instanceof BerthError) throw e;
       throw new BerthError('REGISTRY_UNREACHABLE', `${this.host}: cannot reach the token service ${u.host}: ${describeNetworkError(e)}`, { hint: 'check the network', cause: e });
     }
-    const body = await readCapped(res, MAX_TOKEN_BYTES, `token from ${u.host}`);
+    const body = await readCapped(res, MAX_TOKEN_BYTES, `token from ${u.host}`, this.minRate);
     if (res.statusCode === 401 || res.statusCode === 403) {
       throw new BerthError('IMAGE_NOT_FOUND', `${this.host}: the token service ${u.host} refused ${this.credentials ? `the credentials of ${this.credentials.username}` : 'anonymous access'} (${res.statusCode})`, {
         hint: this.credentials ? 'check the credentials (--creds or the auth file)' : 'the image needs credentials: pass --creds USER:PASS or log in (auth.json)',
@@ -274,9 +280,13 @@ export class RegistryClient {
     return this.retrying(() => this.raw(url, headers));
   }
 
-  private checkScheme(next: URL, what: string): void {
-    if (next.protocol !== 'https:' && !(next.protocol === 'http:' && !this.tlsVerify)) {
-      throw new BerthError('REGISTRY_ERROR', `${this.host}: refusing ${what}: not HTTPS`, { hint: 'refusing to leave TLS; use --tls-verify=false only for trusted local registries' });
+  /** http(s) only; plain HTTP only with TLS verification off, and never as a step down from HTTPS. */
+  private checkScheme(next: URL, what: string, from?: URL): void {
+    const downgrade = from?.protocol === 'https:' && next.protocol === 'http:';
+    if (next.protocol !== 'https:' && !(next.protocol === 'http:' && !this.tlsVerify && !downgrade)) {
+      throw new BerthError('REGISTRY_ERROR', `${this.host}: refusing ${what}: ${downgrade ? 'a step down from HTTPS to plain HTTP' : `${next.protocol.slice(0, 20)} is not HTTPS`}`, {
+        hint: downgrade ? 'the registry (or something in between) tried to leave TLS; fix the registry or its storage redirect' : 'refusing to leave TLS; use --tls-verify=false only for trusted local registries',
+      });
     }
   }
 
@@ -297,7 +307,7 @@ export class RegistryClient {
         } catch {
           throw new BerthError('REGISTRY_ERROR', `${this.host}: redirect to an invalid URL for ${start.pathname}`, { hint: 'the registry is misconfigured' });
         }
-        this.checkScheme(next, `the redirect of ${start.pathname} to ${next.origin}`);
+        this.checkScheme(next, `the redirect of ${start.pathname} to ${JSON.stringify(next.href.slice(0, 120))}`, url);
         url = next;
         continue;
       }
@@ -324,9 +334,25 @@ export class RegistryClient {
         },
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error('connection timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
+      req.on('error', (e) => reject(this.malformed(url, e) ?? e));
       req.end();
     });
+  }
+
+  /** A response Node's HTTP parser refused (oversized or invalid headers) as berth's error; undefined for other errors. */
+  private malformed(url: URL, e: unknown): BerthError | undefined {
+    const code = errnoCode(e);
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      return new BerthError('REGISTRY_ERROR', `${this.host}: the registry sent oversized headers for ${url.pathname} (over ${Math.round(http.maxHeaderSize / 1024)} KiB)`, {
+        hint: 'the registry or a proxy in front of it is misbehaving; fix it or use another mirror',
+      });
+    }
+    if (code?.startsWith('HPE_')) {
+      return new BerthError('REGISTRY_ERROR', `${this.host}: the registry sent a malformed HTTP response for ${url.pathname} (${code})`, {
+        hint: 'the registry or a proxy in front of it is misbehaving; fix it or use another mirror',
+      });
+    }
+    return undefined;
   }
 
   stalled(url: URL): BerthError {
@@ -356,8 +382,8 @@ export function describeNetworkError(e: unknown): string {
     : (e as Error)?.message ?? String(e);
 }
 
-/** Read a whole body, refusing more than `cap` bytes. */
-export async function readCapped(res: IncomingMessage, cap: number, what: string): Promise<Buffer> {
+/** Read a whole body, refusing more than `cap` bytes, or a drip below `minRate`. */
+export async function readCapped(res: IncomingMessage, cap: number, what: string, minRate: MinRate | null = DEFAULT_MIN_RATE): Promise<Buffer> {
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > cap) {
     res.destroy();
@@ -365,13 +391,20 @@ export async function readCapped(res: IncomingMessage, cap: number, what: string
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      res.destroy();
-      throw new BerthError('MANIFEST_INVALID', `${what} is larger than the limit of ${cap} bytes`, { hint: 'the registry sent an oversized document; the image is unusable' });
+  const watch = new RateWatch(minRate, (bytes, elapsedMs) => res.destroy(tooSlow(what, minRate!, bytes, elapsedMs)));
+  watch.start();
+  try {
+    for await (const chunk of res) {
+      total += (chunk as Buffer).length;
+      watch.add((chunk as Buffer).length);
+      if (total > cap) {
+        res.destroy();
+        throw new BerthError('MANIFEST_INVALID', `${what} is larger than the limit of ${cap} bytes`, { hint: 'the registry sent an oversized document; the image is unusable' });
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } finally {
+    watch.stop();
   }
   return Buffer.concat(chunks);
 }

@@ -18,6 +18,7 @@ import type { BlobDescriptor, BlobOptions, ImageSource, SourceOptions, Untrusted
 import { CredentialStore } from './auth_file.ts';
 import { DEFAULT_RESUME_ATTEMPTS, ResumableBlobStream } from './blob_stream.ts';
 import { describeNetworkError, readCapped, RegistryClient } from './client.ts';
+import { minRateFromEnv } from './min_rate.ts';
 import { retryPolicy } from './retry.ts';
 
 /** One place to pull from. */
@@ -68,6 +69,7 @@ export class DockerImageSource implements ImageSource {
     const common = {
       retry: retryPolicy(options.retry),
       ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+      minRate: options.minRate === undefined ? minRateFromEnv() : options.minRate,
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
     };
     const endpoints: Endpoint[] = [];
@@ -104,7 +106,7 @@ export class DockerImageSource implements ImageSource {
         });
       }
       await this.expectOk(e, res, `manifest of ${e.description}`);
-      const untrustedBytes = await readCapped(res, MAX_MANIFEST_BYTES, `manifest of ${e.description}`);
+      const untrustedBytes = await readCapped(res, MAX_MANIFEST_BYTES, `manifest of ${e.description}`, e.client.minRate);
       const header = res.headers['docker-content-digest'];
       let claimedDigest: Digest | undefined;
       if (typeof header === 'string' && header !== '') claimedDigest = parseDigest(header, 'Docker-Content-Digest header');
@@ -128,6 +130,7 @@ export class DockerImageSource implements ImageSource {
       offset,
       resumeAttempts: this.resumeAttempts,
       idleTimeoutMs: this.endpoints[0]!.client.idleTimeoutMs,
+      minRate: this.endpoints[0]!.client.minRate,
       backoffMs: this.retryBaseMs,
       what,
     });
@@ -215,7 +218,7 @@ export class DockerImageSource implements ImageSource {
 
   private async expectOk(e: Endpoint, res: IncomingMessage, what: string): Promise<void> {
     if (res.statusCode === 200 || res.statusCode === 206) return;
-    const body = await readCapped(res, 64 * 1024, `error body for ${what}`).catch(() => Buffer.alloc(0));
+    const body = await readCapped(res, 64 * 1024, `error body for ${what}`, e.client.minRate).catch(() => Buffer.alloc(0));
     let detail = '';
     try {
       const errors = (JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] }).errors;

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { digestOf } from '../../src/image/digest.ts';
 import type { ErrorCode } from '../../src/errors.ts';
 import { Store } from '../../src/store/store.ts';
-import { cleanup, listTree, rejectsWith, sandbox, storeImage, streamOf, tarOf, type Spec } from './store-helpers.ts';
+import { cleanup, listTree, rejectsWith, sandbox, storeImage, streamOf, tarOf, type Spec } from '../unit/store-helpers.ts';
 
 after(cleanup);
 

@@ -1,5 +1,6 @@
 /**
- * A strict JSON parser for security decisions (signature payloads, policy.json).
+ * A strict JSON parser for untrusted documents berth acts on (signature
+ * payloads, policy.json, manifests, indexes and image configs).
  * JSON.parse silently keeps the last of duplicated members, so a document could
  * mean one thing to berth and another to a different verifier; containers-signature(5)
  * asks consumers to refuse such ambiguity. This parser refuses duplicate members,
