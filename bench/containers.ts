@@ -48,7 +48,8 @@ export interface ContainersResult {
   count: number;
   /** Installs 2…count: the image already in the store (checkout, render, start). */
   installs: Sample[];
-  disk: { all: number; one: number; perExtra: number; store: number; extracted: number };
+  /** du bytes: all deployments, the first alone, each further one, the store, berth's whole root, one extracted copy. */
+  disk: { all: number; one: number; perExtra: number; store: number; root: number; extracted: number };
   containers: ProcessMapping[];
   /** A process started from a plain copy of the binary. */
   copy: ProcessMapping;
@@ -86,7 +87,7 @@ export async function containers(b: ContainersBench): Promise<ContainersResult> 
   const slots = path.join(root, 'containers');
   const all = duBytes(slots);
   const one = duBytes(path.join(slots, `${name(1)}.0`));
-  const disk = { all, one, perExtra: (all - one) / (count - 1), store: duBytes(path.join(root, 'store')), extracted: duBytes(b.extractedTree) };
+  const disk = { all, one, perExtra: (all - one) / (count - 1), store: duBytes(path.join(root, 'store')), root: duBytes(root), extracted: duBytes(b.extractedTree) };
 
   b.log(`${count} containers: reading /proc/PID/smaps of each container's process and of a copy's`);
   const copyDir = path.join(work, 'copy');
