@@ -5,6 +5,11 @@
  * hashed on the way) so generating 300 MB needs little memory.
  * Content is half pseudo-random, half repetitive text: it compresses about
  * like real binaries and libraries do (~2-3x).
+ *
+ * With `busybox` (the host's static busybox), the top layer also holds it
+ * as /bin/busybox with /bin/sh and /bin/sleep linked to it, and the image's
+ * command is a long-running one (LONG_RUNNING_CMD): a container of it can be
+ * installed, started and looked at while it runs.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -19,7 +24,16 @@ export interface BigImageSpec {
   files: number;
   bytes: number;
   architecture: string;
+  /** A static busybox binary to put at /bin/busybox (top layer). */
+  busybox?: string;
 }
+
+/**
+ * The command of an image built with busybox: sleeps until stopped. The
+ * shell traps TERM because, as PID 1 of its namespace, a process without a
+ * handler ignores systemd's SIGTERM and every stop would wait for the timeout.
+ */
+export const LONG_RUNNING_CMD = ['/bin/sh', '-c', "trap 'exit 0' TERM; sleep 86400 & wait"];
 
 export interface BigImage {
   layout: string;
@@ -102,6 +116,12 @@ export async function buildBigImage(layout: string, tag: string, spec: BigImageS
       const data = content(size, fileNo + 7);
       await new Promise<void>((resolve, reject) => p.entry({ name: `${dir}/f${fileNo}.so`, mode: fileNo % 10 === 0 ? 0o755 : 0o644, mtime, uid: 0, gid: 0 }, data, (e) => (e ? reject(e) : resolve())));
     }
+    if (spec.busybox && li === shares.length - 1) {
+      p.entry({ name: 'bin/', type: 'directory', mode: 0o755, mtime, uid: 0, gid: 0 });
+      const binary = await fs.readFile(spec.busybox);
+      await new Promise<void>((resolve, reject) => p.entry({ name: 'bin/busybox', mode: 0o755, mtime, uid: 0, gid: 0 }, binary, (e) => (e ? reject(e) : resolve())));
+      for (const applet of ['sh', 'sleep']) p.entry({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox', mode: 0o777, mtime, uid: 0, gid: 0 });
+    }
     p.finalize();
     await done;
     const hex = gz.hash.digest('hex');
@@ -115,7 +135,7 @@ export async function buildBigImage(layout: string, tag: string, spec: BigImageS
       created: '2000-01-01T00:00:00Z',
       architecture: spec.architecture,
       os: 'linux',
-      config: { Cmd: ['/bin/true'] },
+      config: spec.busybox ? { Cmd: LONG_RUNNING_CMD, Env: ['PATH=/bin'] } : { Cmd: ['/bin/true'] },
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     }),
   );

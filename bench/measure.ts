@@ -24,7 +24,12 @@ export interface RunOptions {
   cwd?: string;
   /** Drop the page cache (after a sync) before the run. */
   cold?: boolean;
+  /** Where the command runs: spawned here by default; e.g. inside a test host (bench/install.ts). */
+  runner?: Runner;
 }
+
+/** Runs argv to completion: its exit code, its stdout and (the start of) its stderr. */
+export type Runner = (argv: string[], options: RunOptions) => Promise<{ code: number; stdout: string; stderr: string }>;
 
 let dropAllowed: boolean | undefined;
 
@@ -45,11 +50,9 @@ export function cachesDroppable(): boolean {
   return dropAllowed ?? dropCaches();
 }
 
-/** Run `cmd args` under /usr/bin/time; rejects with its stderr when it fails. */
-export async function timed(tmp: string, cmd: string, args: readonly string[], options: RunOptions = {}): Promise<Sample> {
-  if (options.cold) dropCaches();
-  const out = join(tmp, `time.${process.pid}.${Math.random().toString(36).slice(2)}`);
-  const child = spawn('/usr/bin/time', ['-f', '%e %M %U %S', '-o', out, '--', cmd, ...args], {
+/** The default Runner: a child process of this one. */
+const spawnHere: Runner = (argv, options) => {
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
@@ -62,10 +65,17 @@ export async function timed(tmp: string, cmd: string, args: readonly string[], o
   child.stderr?.on('data', (c: Buffer) => {
     if (stderr.length < 8192) stderr += c.toString();
   });
-  const code = await new Promise<number | null>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', resolve);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+};
+
+/** Run `cmd args` under /usr/bin/time; rejects with its stderr when it fails. `tmp` must be visible to the runner. */
+export async function timed(tmp: string, cmd: string, args: readonly string[], options: RunOptions = {}): Promise<Sample> {
+  if (options.cold) dropCaches();
+  const out = join(tmp, `time.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  const { code, stdout, stderr } = await (options.runner ?? spawnHere)(['/usr/bin/time', '-f', '%e %M %U %S', '-o', out, '--', cmd, ...args], options);
   let text = '';
   try {
     text = readFileSync(out, 'utf8');

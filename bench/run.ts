@@ -2,45 +2,55 @@
  * npm run bench: berth side by side with the tools it is measured against,
  * in one run, on this machine; prints a table and writes
  * docs/performance.md. Not a test (npm test never runs it). Needs root
- * (drop_caches, ostree bare repositories, chown), skopeo, umoci, ostree,
- * docker-registry, GNU time; uses hyperfine, pigz and fincore when present.
+ * (drop_caches, ostree bare repositories, chown, a systemd test host),
+ * skopeo, umoci, ostree, docker-registry, GNU time, systemd, runc, jq and a
+ * static busybox (busybox-static) at /bin/busybox; uses hyperfine, pigz and
+ * fincore when present.
  *
- *   node --import tsx bench/run.ts [--runs N] [--baseline GIT-REF] [--use-dist] [--no-doc]
+ *   node --import tsx bench/run.ts [--runs N] [--containers N] [--baseline GIT-REF] [--use-dist] [--no-doc]
  *
  * --runs N          runs per measurement (default 3; the median is reported)
+ * --containers N    containers of the image installed and run at once (default 20)
  * --baseline REF    also pull with berth as of REF (built from `git archive`), for before/after
  * --use-dist        run the repo's dist/ (npm run build) instead of a private build of src/
  * --no-doc          print the table only; leave docs/performance.md alone
  *
- * Everything it creates (one temp dir, a registry, a few processes) is
- * removed at the end, also on failure or Ctrl-C.
+ * Everything it creates (one temp dir, a registry, a systemd test host, a
+ * few processes) is removed at the end, also on failure or Ctrl-C.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { skopeoCopy, TestRegistry } from '../test/harness/registry.ts';
-import { buildBigImage, type BigImage } from './big-image.ts';
-import { buildBusyboxImage } from './busybox-image.ts';
-import { cachesDroppable, dropCaches, duBytes, median, medianSample, output, sum, timed, tryOutput, type Sample } from './measure.ts';
+import { TestHost } from '../test/harness/test-host.ts';
+import { buildBigImage, LONG_RUNNING_CMD, type BigImage } from './big-image.ts';
+import { containers, describeSharing, type ContainersResult } from './containers.ts';
+import { installToActive } from './install.ts';
+import { cachesDroppable, median, medianSample, output, sum, timed, tryOutput, type Sample } from './measure.ts';
 import { signatureTimings, type SignatureTiming } from './signatures.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const IMAGE = { files: 25_000, bytes: 300 * 1024 * 1024 };
-const DISK_CHECKOUTS = 20;
+/** A static busybox, put into the image so that its containers have something to run. */
+const BUSYBOX = '/bin/busybox';
+/** A file of the image that nothing reads before the page cache check. */
+const PROBE_FILE = 'usr/lib/pkg0/f0.so';
 const FAKE_CONTAINERS = 50;
 
 const { values: opts } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
+    containers: { type: 'string', default: '20' },
     baseline: { type: 'string' },
     'use-dist': { type: 'boolean', default: false },
     'no-doc': { type: 'boolean', default: false },
   },
 });
 const RUNS = Math.max(1, Number(opts.runs));
+const CONTAINERS = Math.max(2, Number(opts.containers));
 
 const started = Date.now();
 function log(msg: string): void {
@@ -50,6 +60,7 @@ function log(msg: string): void {
 // ---- cleanup: everything the bench starts is registered here ----
 let work: string | undefined;
 let registry: TestRegistry | undefined;
+let host: TestHost | undefined;
 const children = new Set<ChildProcess>();
 let cleaning: Promise<void> | undefined;
 
@@ -57,6 +68,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     children.clear();
+    await host?.stop().catch(() => undefined);
     await registry?.stop().catch(() => undefined);
     if (work) {
       log(`removing ${work}`);
@@ -261,9 +273,10 @@ async function main(): Promise<void> {
     baseline = buildBerth(src, path.join(work, 'baseline'), `berth ${ref}`);
   }
 
-  log(`generating the benchmark image (${IMAGE.files} files, ${MiB(IMAGE.bytes)} MiB, 3 gzip layers)`);
+  log(`generating the benchmark image (${IMAGE.files} files, ${MiB(IMAGE.bytes)} MiB, 3 gzip layers, ${BUSYBOX})`);
+  if (!existsSync(BUSYBOX)) throw new Error(`no ${BUSYBOX}: install busybox-static (the image's containers run it)`);
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  const big = await buildBigImage(path.join(work, 'layout'), 'big', { ...IMAGE, architecture: arch });
+  const big = await buildBigImage(path.join(work, 'layout'), 'big', { ...IMAGE, architecture: arch, busybox: BUSYBOX });
   const compressed = big.layers.reduce((n, l) => n + l.size, 0);
 
   log('starting a registry and pushing the image with skopeo');
@@ -274,9 +287,10 @@ async function main(): Promise<void> {
   const env = berthEnv();
   const pulls = await pullRounds(berth, baseline, big, ref, env, cold);
   await checkouts(berth, big, pulls, cold);
+  log('booting a systemd test host');
+  host = await TestHost.start();
+  const many = await installs(host, berth, ref, pulls, cold);
   await startup(berth, env, big);
-  await disk(berth, big, pulls);
-  const sharing = await pageCache(berth, env, big, pulls, cold, arch);
   log('signature verification (200 rounds per key type)');
   const sigs = await signatureTimings(path.join(work, 'sigs'));
   const stages = await stageCosts(big);
@@ -285,10 +299,10 @@ async function main(): Promise<void> {
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')} at the end`;
-  const table = renderTable();
+  const table = renderTable(many);
   process.stdout.write(`\n${table}\n\n${renderStages(stages)}\n\n${renderVerdicts(sigs)}\n`);
   if (!opts['no-doc']) {
-    const doc = renderDoc({ machine, cold, berth, baseline, big, compressed, table, sigs, stages, sharing });
+    const doc = renderDoc({ machine, cold, berth, baseline, big, compressed, table, sigs, stages, many });
     writeFileSync(path.join(REPO, 'docs/performance.md'), doc);
     log('wrote docs/performance.md');
   }
@@ -380,6 +394,34 @@ async function checkouts(berth: BerthBuild, big: BigImage, p: Pulls, cold: boole
   verdict('checkout ≤ 1.5 × `ostree checkout -H`', `${s2(med(b).wall)} s vs ${s2(med(o).wall)} s = ${s2(med(b).wall / med(o).wall)}×`, med(b).wall <= 1.5 * med(o).wall);
 }
 
+/** 3. install to active, and 5. many containers of the image at once: both in the systemd test host. */
+async function installs(h: TestHost, berth: BerthBuild, ref: string, p: Pulls, cold: boolean): Promise<ContainersResult> {
+  const s = await installToActive({ host: h, work: path.join(work!, 'install'), berthBin: berth.bin, ref, runs: RUNS, cold, log });
+  const many = await containers({
+    host: h,
+    work: path.join(work!, 'containers'),
+    berthBin: berth.bin,
+    ref,
+    count: CONTAINERS,
+    extractedTree: p.tarTree,
+    probeFile: PROBE_FILE,
+    cold,
+    track: (c) => children.add(c),
+    log,
+  });
+  const G = '3. install to active';
+  addRow(G, '**berth install** (a fresh root: pull, checkout, config.json + unit, start)', s.berth, 'syncfs: durable');
+  addRow(G, 'skopeo copy (registry → OCI layout)', s.skopeo);
+  addRow(G, 'umoci unpack (OCI layout → bundle)', s.umoci);
+  addRow(G, 'config.json edits (`jq`), unit written, `systemctl daemon-reload` + `start`', s.start);
+  addRow(G, 'skopeo copy + umoci unpack + unit + `systemctl start`', s.anchor, 'not synced');
+  addRow(G, `berth install of one more container, the image already in the store (${many.count - 1} installs, section 5)`, many.installs, 'warm cache');
+  const d = many.disk;
+  const pct = (100 * d.perExtra) / d.extracted;
+  verdict('each extra container < 2% of the image size on disk', `${MiB(d.perExtra)} MiB = ${pct.toFixed(2)}% of ${MiB(d.extracted)} MiB`, pct < 2);
+  return many;
+}
+
 interface Hyperfine {
   mean: number;
   median: number;
@@ -449,128 +491,6 @@ async function startup(berth: BerthBuild, env: NodeJS.ProcessEnv, big: BigImage)
   startupRows.push({ what: `\`berth list --json\`, ${FAKE_CONTAINERS} containers`, h: l, note: 'fake deployments (info.json + slot symlink); no system bus, so states are "unknown" and systemd is not asked' });
 }
 
-const diskResult: { checkouts: number; all: number; one: number; perExtra: number; extracted: number; store: number; checkoutMs: number[] } = {
-  checkouts: 0,
-  all: 0,
-  one: 0,
-  perExtra: 0,
-  extracted: 0,
-  store: 0,
-  checkoutMs: [],
-};
-
-/** 4. disk: 20 checkouts of the same image. */
-async function disk(berth: BerthBuild, big: BigImage, p: Pulls): Promise<void> {
-  log(`disk: ${DISK_CHECKOUTS} checkouts of the image`);
-  const d = path.join(work!, 'disk');
-  mkdirSync(d);
-  const targets = Array.from({ length: DISK_CHECKOUTS }, (_, i) => path.join(d, `c${String(i + 1).padStart(2, '0')}`));
-  const r = await timed(work!, process.execPath, [path.join(berth.dir, 'co.mjs'), p.berthRoot, big.manifestDigest, ...targets], { stdout: true });
-  diskResult.checkoutMs = JSON.parse(r.stdout!) as number[];
-  diskResult.checkouts = DISK_CHECKOUTS;
-  // du counts a hard-linked inode once, where it first meets it: the first checkout carries the file data.
-  diskResult.all = duBytes(d);
-  diskResult.one = duBytes(targets[0]!);
-  diskResult.perExtra = (diskResult.all - diskResult.one) / (DISK_CHECKOUTS - 1);
-  diskResult.extracted = duBytes(p.tarTree);
-  diskResult.store = duBytes(path.join(p.berthRoot, 'store'));
-  const pct = (100 * diskResult.perExtra) / diskResult.extracted;
-  verdict('each extra container < 2% of the image size on disk', `${MiB(diskResult.perExtra)} MiB = ${pct.toFixed(2)}% of ${MiB(diskResult.extracted)} MiB`, pct < 2);
-}
-
-interface Sharing {
-  lines: string[];
-  shared: boolean;
-}
-
-/** Inode, device and Shared_Clean KiB of the mapping of `file` in process `pid`. */
-function mappingOf(pid: number, name: string): { inode: string; dev: string; sharedKb: number; privateKb: number } | undefined {
-  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n');
-  let cur: { inode: string; dev: string } | undefined;
-  let found: { inode: string; dev: string; sharedKb: number; privateKb: number } | undefined;
-  for (const line of smaps) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ (\S+) (\d+)\s+(.*)$/.exec(line);
-    if (head) {
-      cur = head[3]!.endsWith(name) ? { dev: head[1]!, inode: head[2]! } : undefined;
-      if (cur) found ??= { ...cur, sharedKb: 0, privateKb: 0 };
-      continue;
-    }
-    const kv = /^(Shared_Clean|Private_Clean):\s+(\d+) kB/.exec(line);
-    if (cur && found && kv) {
-      if (kv[1] === 'Shared_Clean') found.sharedKb += Number(kv[2]);
-      else found.privateKb += Number(kv[2]);
-    }
-  }
-  return found;
-}
-
-/** 5. page cache sharing: processes in two checkouts map one inode; a file read through one checkout is cached for the other. */
-async function pageCache(berth: BerthBuild, env: NodeJS.ProcessEnv, big: BigImage, p: Pulls, cold: boolean, arch: string): Promise<Sharing> {
-  log('page cache sharing');
-  const lines: string[] = [];
-  let shared = true;
-  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((f) => existsSync(f));
-  if (busybox) {
-    const layout = path.join(work!, 'bb-layout');
-    const root = path.join(work!, 'bb-root');
-    const digest = await buildBusyboxImage(layout, 'bb', busybox, arch);
-    output(process.execPath, [berth.bin, '--root', root, '--quiet', 'pull', '--insecure-policy', `oci:${layout}:bb`], env);
-    const a = path.join(work!, 'bb-a');
-    const b = path.join(work!, 'bb-b');
-    output(process.execPath, [path.join(berth.dir, 'co.mjs'), root, digest, a, b]);
-    const copy = path.join(work!, 'bb-copy');
-    mkdirSync(copy);
-    copyFileSync(path.join(a, 'bin/busybox'), path.join(copy, 'busybox'));
-    const procs = [path.join(a, 'bin/busybox'), path.join(b, 'bin/busybox'), path.join(copy, 'busybox')].map((exe) => {
-      const c = spawn(exe, ['sleep', '60'], { stdio: 'ignore' });
-      children.add(c);
-      return { exe, c };
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    lines.push('A busybox image (the host\'s static /bin/busybox, bench/busybox-image.ts) pulled with berth and checked out twice (A, B); `busybox sleep 60` started from A, from B, and from a plain copy of the file (C), all three running while their `/proc/PID/smaps` are read:');
-    lines.push('');
-    lines.push('| process | `stat` inode (links) | mapping in `/proc/PID/maps`: dev inode | busybox pages Shared_Clean / Private_Clean |');
-    lines.push('|---|---|---|---|');
-    const maps: { inode: string; sharedKb: number }[] = [];
-    for (const [i, { exe, c }] of procs.entries()) {
-      const st = statSync(exe);
-      const m = mappingOf(c.pid!, path.basename(exe));
-      if (!m) throw new Error(`no mapping of ${exe} in /proc/${c.pid}/smaps`);
-      maps.push(m);
-      lines.push(`| ${'ABC'[i]}: \`${path.relative(work!, exe)}\` (pid ${c.pid}) | ${st.ino} (${st.nlink}) | ${m.dev} ${m.inode} | ${m.sharedKb} KiB / ${m.privateKb} KiB |`);
-    }
-    // Only now: a page counts as shared while more than one live process maps it.
-    for (const { c } of procs) c.kill('SIGKILL');
-    const same = maps[0]!.inode === maps[1]!.inode && maps[0]!.inode !== maps[2]!.inode;
-    shared &&= same && maps[0]!.sharedKb > 0 && maps[1]!.sharedKb > 0;
-    lines.push('');
-    lines.push(
-      same
-        ? `A and B map the same inode (${maps[0]!.inode}, the store's object, with links from both checkouts): one copy of busybox's pages in memory, counted as shared (Shared_Clean) in both. The copy C is another inode: its pages are its own (Private_Clean).`
-        : 'A and B do NOT map the same inode.',
-    );
-  } else {
-    lines.push('no busybox on this host: the process mapping check was skipped.');
-  }
-  const fincore = tryOutput('fincore', ['--version']);
-  if (fincore && cold) {
-    const rel = 'usr/lib/pkg0/f0.so';
-    const one = path.join(work!, 'disk/c01', rel);
-    const two = path.join(work!, 'disk/c02', rel);
-    dropCaches();
-    const before = output('fincore', ['--bytes', '--noheadings', '--output', 'RES,SIZE', two]);
-    readFileSync(one);
-    const after = output('fincore', ['--bytes', '--noheadings', '--output', 'RES,SIZE', two]);
-    const [res, size] = after.split(/\s+/).map(Number) as [number, number];
-    shared &&= res >= size;
-    lines.push('');
-    lines.push(
-      `Page cache: after dropping caches, \`fincore\` of \`disk/c02/${rel}\` (a ${size}-byte file) shows ${before.split(/\s+/)[0]} bytes resident; after reading the same path in another checkout, \`disk/c01/${rel}\`, it shows ${res} (the whole file, in 4 KiB pages) without c02's copy ever being read: one inode (${statSync(one).ino} in both), one set of cached pages.`,
-    );
-  }
-  return { lines, shared };
-}
-
 interface StageCost {
   mode: string;
   what: string;
@@ -609,20 +529,27 @@ async function stageCosts(big: BigImage): Promise<StageCost[]> {
 
 // ---- output ----
 
-function renderTable(): string {
+/** The runs of a row: all of them, or their range when there are many. */
+function runsText(xs: readonly Sample[]): string {
+  const walls = xs.map((x) => x.wall);
+  return walls.length > 6 ? `${walls.length} runs, ${s2(Math.min(...walls))}–${s2(Math.max(...walls))}` : walls.map(s2).join(', ');
+}
+
+function renderTable(many: ContainersResult): string {
   const lines = ['| | what | median s | runs (s) | user + sys CPU s | peak RSS MiB | |', '|---|---|---:|---|---:|---:|---|'];
   let group = '';
   for (const r of rows) {
     const m = med(r);
-    lines.push(
-      `| ${r.group === group ? '' : r.group} | ${r.what} | ${s2(m.wall)} | ${r.samples.map((x) => s2(x.wall)).join(', ')} | ${s2(m.user)} + ${s2(m.sys)} | ${mb(Math.max(...r.samples.map((x) => x.rssKb)))} | ${r.note ?? ''} |`,
-    );
+    lines.push(`| ${r.group === group ? '' : r.group} | ${r.what} | ${s2(m.wall)} | ${runsText(r.samples)} | ${s2(m.user)} + ${s2(m.sys)} | ${mb(Math.max(...r.samples.map((x) => x.rssKb)))} | ${r.note ?? ''} |`);
     group = r.group;
   }
-  for (const s of startupRows) lines.push(`| ${s === startupRows[0] ? '3. CLI start-up' : ''} | ${s.what} | ${(s.h.median / 1000).toFixed(3)} | ${s.h.runs} runs, mean ${s.h.mean.toFixed(0)} ms, ${s.h.min.toFixed(0)}–${s.h.max.toFixed(0)} ms | | | ${s.note} |`);
-  const d = diskResult;
-  lines.push(`| 4. disk | ${d.checkouts} berth checkouts of the image (du, hard links once) | | ${MiB(d.all)} MiB in all; the first ${MiB(d.one)} MiB; each further one ${MiB(d.perExtra)} MiB | | | ${((100 * d.perExtra) / d.extracted).toFixed(2)}% of the image per extra container |`);
+  for (const s of startupRows) lines.push(`| ${s === startupRows[0] ? '4. CLI start-up' : ''} | ${s.what} | ${(s.h.median / 1000).toFixed(3)} | ${s.h.runs} runs, mean ${s.h.mean.toFixed(0)} ms, ${s.h.min.toFixed(0)}–${s.h.max.toFixed(0)} ms | | | ${s.note} |`);
+  const d = many.disk;
+  lines.push(
+    `| 5. ${many.count} containers | ${many.count} installed containers of the image (du of their deployments, hard links once) | | ${MiB(d.all)} MiB in all; the first ${MiB(d.one)} MiB; each further one ${MiB(d.perExtra)} MiB | | | ${((100 * d.perExtra) / d.extracted).toFixed(2)}% of the image per extra container |`,
+  );
   lines.push(`| | one extracted copy (\`tar -xzf\`) / the berth store | | ${MiB(d.extracted)} MiB / ${MiB(d.store)} MiB | | | |`);
+  lines.push(`| | berth's whole root (the store + ${many.count} containers) / ${many.count} extracted copies | | ${MiB(d.root)} MiB / ${MiB(many.count * d.extracted)} MiB | | | |`);
   return lines.join('\n');
 }
 
@@ -653,7 +580,7 @@ interface DocInput {
   table: string;
   sigs: SignatureTiming[];
   stages: StageCost[];
-  sharing: Sharing;
+  many: ContainersResult;
 }
 
 function renderDoc(x: DocInput): string {
@@ -671,7 +598,8 @@ Generated by \`npm run bench\` (bench/run.ts) on ${m.date.slice(0, 10)}; re-run 
 this page. One run measures berth and the tools it is compared with, on the
 same machine, the same image and the same registry, interleaved (each round
 runs every tool once), so that whatever else the machine is doing hits all of
-them alike. Every figure is the median of ${RUNS} runs; all runs are listed.
+them alike. Every figure is the median of ${RUNS} runs; all runs are listed
+(but for one more container's install: the median of ${x.many.count - 1}, and their range).
 
 ## Targets
 
@@ -691,14 +619,16 @@ ${renderVerdicts(x.sigs)}
     .map(([k, v]) => `${k}: ${v}`)
     .join('; ')} |
 
-The page cache was ${x.cold ? '**dropped** (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every timed run of sections 1 and 2 (cold), except umoci, which reads what skopeo has just written' : '**not** dropped (not permitted here): every run is warm'}. CLI start-up runs are warm.
+The page cache was ${x.cold ? '**dropped** (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every timed run of sections 1, 2 and 3 (cold), except umoci and the unit start, which read what skopeo and umoci have just written, and the installs of section 5' : '**not** dropped (not permitted here): every run is warm'}. CLI start-up runs are warm.
 berth runs compiled (${x.berth.label === 'berth' ? 'a private `tsc -p tsconfig.build.json` of the working tree, exactly what `npm run build` makes, run through bin/berth.js' : 'the repository\'s dist/'}); no \`BERTH_FROM_SOURCE\`.
 
 ## The image
 
 Made by bench/big-image.ts: ${x.big.layers.length} gzip layers, ${IMAGE.files.toLocaleString('en')} files, ${MiB(IMAGE.bytes)} MiB of content, ${MiB(x.compressed)} MiB compressed
 (layers of ${x.big.layers.map((l) => `${MiB(l.size)}`).join(', ')} MiB), average file ${(IMAGE.bytes / IMAGE.files / 1024).toFixed(1)} KiB; pushed with skopeo to a
-local docker-registry (${m.versions['docker-registry']}) and pulled over HTTP on 127.0.0.1.
+local docker-registry (${m.versions['docker-registry']}) and pulled over HTTP on 127.0.0.1. Its small top layer also
+holds the host's static busybox (/bin/busybox, with /bin/sh and /bin/sleep linked to it), and its command,
+\`${LONG_RUNNING_CMD.join(' ')}\`, runs until stopped: its containers can be installed and started.
 
 ## Results
 
@@ -713,13 +643,14 @@ What each row does:
 - **tar -xzf**: the three layer blobs from the OCI layout, in order, into one directory: no registry, no digest checks, no whiteout handling, nothing synced. With \`sync -f\` after it, the data is durable, as berth's is.
 - **ostree commit**: \`ostree --repo=R init --mode=bare; ostree commit --repo=R -b big --tree=dir=TREE\` of the tar-extracted tree (what an OSTree-based system does after extracting).
 - **checkout**: \`Store.checkout(digest, target)\` in a child node process (bench/run.ts writes the 10-line script; node start-up included) vs \`ostree checkout --repo=R -H big TARGET\` vs \`cp -al TREE TARGET\`.
-- **disk**: ${x.big ? DISK_CHECKOUTS : ''} checkouts of the image by one process (${diskResult.checkoutMs.length ? `${s2(median(diskResult.checkoutMs) / 1000)} s each, median` : ''}); \`du -sx\` of all of them (du counts a hard-linked inode once) against \`du -sx\` of the first: what each further container costs is its directories (${'~250'} of them) and directory entries, no file data and no file inodes.
+- **install to active**, inside a systemd test host (test/harness/test-host.ts: systemd as PID 1 of private namespaces, runc), the unit removed again after each run: **berth install** is \`node bin/berth.js --root NEW --quiet install --policy P --tls-verify=false --name bench-berth docker://…/bench/big:1\` until it returns, which is when systemd's start job has finished and the unit is active (checked): pull as above, checkout, config.json and unit rendered, unit enabled, daemon-reload, start, with the container's process running. Against it, what an operator does without berth: \`skopeo copy\` to an OCI layout, \`umoci unpack\` to a bundle, the two edits to umoci's config.json that a detached runc under systemd needs (\`process.terminal=false\`, \`linux.cgroupsPath\` below the service) with \`jq\`, then a unit like berth's (Type=forking, \`runc run --detach --pid-file … --bundle …\`, Delegate=yes, \`runc delete --force\` before and after) written, \`systemctl daemon-reload\`, \`systemctl start\` until active (checked). Peak RSS and CPU are those of the commands run (not of systemd or runc, the same for both).
+- **${x.many.count} containers**: c01…c${String(x.many.count).padStart(2, '0')} installed with \`berth install\` into one root in the test host (the first pulls; the others only check out, render and start: the one-more-container row of section 3) and all running at once; \`du -sx\` of all their deployments (du counts a hard-linked inode once) against \`du -sx\` of the first: what each further container costs is its directories, directory entries, config.json, info.json, no file data and no file inodes.
 
-## Page cache sharing
+## ${x.many.count} containers of one image: memory and page cache
 
-${x.sharing.lines.join('\n')}
+${describeSharing(x.many, `the ${MiB(IMAGE.bytes)} MiB image`).join('\n')}
 
-Verdict: ${x.sharing.shared ? '**shared**: containers checked out from one image share one copy of its files in the page cache and in memory.' : '**not shown** (see above).'}
+Verdict: ${x.many.shared ? `**shared**: the ${x.many.count} containers of one image share one copy of its files in the page cache and in memory.` : '**not shown** (see above).'}
 
 ## Signature verification
 
@@ -822,6 +753,7 @@ each round runs every tool and medians are reported.
 \`\`\`sh
 npm run bench                          # writes docs/performance.md (this run: ${((Date.now() - started) / 60000).toFixed(0)} min, ${RUNS} runs each${x.baseline ? ', with --baseline' : ''})
 npm run bench -- --runs 5              # more runs per figure
+npm run bench -- --runs 1 --containers 5   # a quick check that everything runs
 npm run bench -- --baseline 1290256    # also measure berth as of that commit
 \`\`\`
 `;
