@@ -13,6 +13,7 @@ import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestHost } from '../test/harness/test-host.ts';
+import { berthArgv } from './berth-argv.ts';
 import { berthIn, inHost, writePolicy } from './install.ts';
 import { dropCaches, duBytes, output, timed, tryOutput, type Sample } from './measure.ts';
 import { fileMapping, type FileMapping } from './smaps.ts';
@@ -79,7 +80,7 @@ export async function containers(b: ContainersBench): Promise<ContainersResult> 
   const installs: Sample[] = [];
   for (let i = 2; i <= count; i++) {
     b.log(`${count} containers: installing ${name(i)}`);
-    installs.push(await timed(work, process.execPath, [b.berthBin, ...install(name(i))], { runner: inHost(host) }));
+    installs.push(await timed(work, process.execPath, [...berthArgv(b.berthBin), ...install(name(i))], { runner: inHost(host) }));
   }
   const rootfs = (i: number) => path.join(root, 'containers', name(i), 'rootfs');
 

@@ -10,6 +10,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestHost } from '../test/harness/test-host.ts';
+import { berthArgv } from './berth-argv.ts';
 import { sum, timed, type Runner, type Sample } from './measure.ts';
 
 export interface InstallSamples {
@@ -46,7 +47,7 @@ export function inHost(host: TestHost): Runner {
 
 /** `berth --root ROOT ARGS…` inside the test host; throws with its stderr when it fails. */
 export async function berthIn(host: TestHost, berthBin: string, root: string, ...args: string[]): Promise<string> {
-  const r = await host.exec(process.execPath, [berthBin, '--root', root, ...args], { env: HOST_ENV, timeoutMs: 600_000 });
+  const r = await host.exec(process.execPath, [...berthArgv(berthBin), '--root', root, ...args], { env: HOST_ENV, timeoutMs: 600_000 });
   if (r.code !== 0) throw new Error(`berth ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
 }
@@ -90,7 +91,7 @@ export async function installToActive(b: InstallBench): Promise<InstallSamples> 
     const root = path.join(work, `berth-${r}`);
     b.log(`install to active, round ${r}/${runs}: berth install`);
     s.berth.push(
-      await timed(work, process.execPath, [b.berthBin, '--root', root, '--quiet', 'install', '--policy', policy, '--tls-verify=false', '--name', name, b.ref], { runner: run, cold }),
+      await timed(work, process.execPath, [...berthArgv(b.berthBin), '--root', root, '--quiet', 'install', '--policy', policy, '--tls-verify=false', '--name', name, b.ref], { runner: run, cold }),
     );
     await assertActive(host, `${name}.service`);
     await berthIn(host, b.berthBin, root, '--quiet', 'uninstall', name);
