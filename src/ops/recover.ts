@@ -97,6 +97,7 @@ async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent:
       done = `${what} finished: ${intent.name} is uninstalled`;
       break;
   }
+  await removeTempFiles(ctx, intent.name);
   await removeIntent(ctx.paths.root, intent);
   return done;
 }
@@ -168,6 +169,10 @@ async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void
   await removeHostFiles(planned);
 }
 
+/**
+ * Staging directories and the temp symlinks of replaceSymlink(): only a
+ * locked operation makes them, so with the lock held they are a dead one's.
+ */
 async function removeStaging(ctx: OpContext): Promise<string[]> {
   let entries: string[];
   try {
@@ -178,11 +183,27 @@ async function removeStaging(ctx: OpContext): Promise<string[]> {
   }
   const out: string[] = [];
   for (const entry of entries) {
-    if (!entry.startsWith('.staging-')) continue;
-    await fs.rm(path.join(ctx.paths.containers, entry), { recursive: true, force: true });
-    out.push(`removed staging directory ${entry}`);
+    const full = path.join(ctx.paths.containers, entry);
+    if (entry.startsWith('.staging-')) {
+      await fs.rm(full, { recursive: true, force: true });
+      out.push(`removed staging directory ${entry}`);
+    } else if (/\.tmp-\d+$/.test(entry) && (await fs.lstat(full)).isSymbolicLink()) {
+      await fs.rm(full, { force: true });
+      out.push(`removed temporary symlink ${entry}`);
+    }
   }
   return out;
+}
+
+/** Temp files of writeFileAtomic() that a kill left next to NAME's unit and tmpfiles. */
+async function removeTempFiles(ctx: OpContext, name: string): Promise<void> {
+  for (const file of [ctx.paths.unitFile(name), ctx.paths.tmpfilesFile(name)]) {
+    const dir = path.dirname(file);
+    const prefix = `.${path.basename(file)}.tmp-`;
+    for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (entry.startsWith(prefix)) await fs.rm(path.join(dir, entry), { force: true });
+    }
+  }
 }
 
 /** The intents a dead berth left, for `berth verify` without root (which cannot recover them). */
