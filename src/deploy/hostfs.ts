@@ -264,11 +264,23 @@ export async function applyHostFiles(plan: readonly PlannedHostFile[], options: 
       }
       crashPoint('deploy.hostfs-file');
     }
+    // The new names durable too (each file's data was fsynced as it was written).
+    const parents = new Set([...result.files.map((f) => path.dirname(f.path)), ...result.dirs.map((d) => path.dirname(d))]);
+    for (const p of parents) await syncDirectory(hostJoin(root, p));
   } catch (e) {
     await undo(root, result);
     throw e;
   }
   return result;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

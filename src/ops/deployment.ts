@@ -18,7 +18,7 @@ import { crashPoint } from '../crashpoint.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
 import { absentHostFiles, applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import type { Journal } from '../deploy/intent.ts';
-import { replaceSymlink, syncDir, writeFileAtomic } from '../deploy/fsutil.ts';
+import { replaceSymlink, syncDir, syncFilesystem, writeFileAtomic } from '../deploy/fsutil.ts';
 import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
@@ -133,28 +133,15 @@ export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Un
   const target = paths.slot(staged.info.name, slot);
   await journal.write({ phase: 'commit' });
   await fs.rm(target, { recursive: true, force: true });
-  // The checkout's files are durable through the store's objects; the deployment's own files need this.
-  await syncFiles(staged.dir, ['config.json', 'info.json', paths.unitName(staged.info.name), 'tmpfiles.conf']);
-  await syncDir(staged.dir);
+  // The rename makes the slot count: first the checkout's hard links and directories and the
+  // deployment's own files must be durable. One syncfs, not an fsync per entry (see docs/durability.md).
+  await syncFilesystem(staged.dir);
   await fs.rename(staged.dir, target);
   await syncDir(paths.containers);
   staged.dir = target;
   undo.push(`slot ${target}`, () => fs.rm(target, { recursive: true, force: true }));
   crashPoint('deploy.committed');
   return target;
-}
-
-/** fsync the named files of `dir` that exist. */
-async function syncFiles(dir: string, names: string[]): Promise<void> {
-  for (const name of names) {
-    const handle = await fs.open(path.join(dir, name), 'r').catch(() => undefined);
-    if (handle === undefined) continue;
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
 }
 
 /**
