@@ -29,8 +29,8 @@ export async function rollback(ctx: OpContext, name: string): Promise<RollbackRe
     }
     const from = await loadSlot(ctx, name, slot);
     const to = await loadSlot(ctx, name, other);
-    // Recovery from a kill switches back to `slot`; both slots stay.
-    const journal = new Journal(paths.root, { op: 'rollback', name, phase: 'switch', fromSlot: slot, toSlot: other, newSlot: false });
+    // Recovery from a kill switches back to `slot` (once switchSlots has recorded the unit's state); both slots stay.
+    const journal = new Journal(paths.root, { op: 'rollback', name, phase: 'stage', fromSlot: slot, toSlot: other, newSlot: false });
     await journal.write();
     crashPoint('deploy.intent-written');
     await withSystemd(async (systemd) => {
