@@ -293,9 +293,9 @@ echo "@@"`,
       const before = await this.snapshot(sc.names);
       let r: ExecResult;
       if (kill === 'random') {
-        // Somewhere between berth's start-up and the end of a normal run of this operation.
+        // Anywhere in a normal run of this operation, mostly past berth's start-up (its first fifth).
         const span = this.opDurations.get(op) ?? 3;
-        const at = 0.3 + Math.random() * span;
+        const at = span * (0.2 + 0.8 * Math.random());
         result.kill = `random ${at.toFixed(2)}s`;
         r = await this.berth(sc.args, { killAfter: at });
       } else {
@@ -309,7 +309,8 @@ echo "@@"`,
       const rerunStart = Date.now();
       const again = await this.berth(sc.args);
       if (again.code !== 0) throw new Error(`re-running berth ${sc.args[0]} exited ${again.code}: ${again.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      if (!this.opDurations.has(op)) this.opDurations.set(op, (Date.now() - rerunStart) / 1000);
+      // The longest unkilled run seen (a re-run after a completed operation is a quick no-op).
+      this.opDurations.set(op, Math.max(this.opDurations.get(op) ?? 0, (Date.now() - rerunStart) / 1000));
       const after = await this.snapshot(sc.names);
       result.landed = compare(op, before, mid, after);
     } catch (e) {
