@@ -9,7 +9,9 @@
  *   2. runs the operation, killed;
  *   3. runs `berth verify` (which recovers, as root) and requires exit 0;
  *   4. snapshots again ("mid");
- *   5. re-runs the same command, unkilled, and requires exit 0; snapshots ("after");
+ *   5. re-runs the same command, unkilled, and requires exit 0; snapshots ("after")
+ *      (an install that had completed before the kill is refused again with
+ *      exit 6, as it should be: its "after" is the one an unkilled install left);
  *   6. requires mid == before or mid == after, container by container (an
  *      apply is a sequence of container operations: each container is before
  *      or after). A rollback re-run from "after" rolls back again, so there
@@ -104,6 +106,8 @@ class Trials {
   private ports: Record<string, number> = {};
   private readonly planFile: string;
   private readonly opDurations = new Map<CrashOp, number>();
+  /** An install's "after" as an unkilled install left it (deterministic: same image, values and ports). */
+  private readonly learned = new Map<CrashOp, Snapshot>();
 
   constructor(
     private readonly env: BerthEnv,
@@ -308,17 +312,31 @@ echo "@@"`,
       const mid = await this.snapshot(sc.names);
       const rerunStart = Date.now();
       const again = await this.berth(sc.args);
-      if (again.code !== 0) throw new Error(`re-running berth ${sc.args[0]} exited ${again.code}: ${again.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      // The longest unkilled run seen (a re-run after a completed operation is a quick no-op).
-      this.opDurations.set(op, Math.max(this.opDurations.get(op) ?? 0, (Date.now() - rerunStart) / 1000));
-      const after = await this.snapshot(sc.names);
-      result.landed = compare(op, before, mid, after);
+      const done = op === 'install' && !sameSnapshot(mid, before);
+      if (done) {
+        // The install had completed: installing again is refused as it should be, and what it left is a known "after".
+        if (again.code !== 6) throw new Error(`re-running berth install over a completed one exited ${again.code}, not 6: ${again.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+        const known = this.learned.get(op);
+        if (known === undefined) throw new Error('the install completed before any unkilled install showed what "after" is');
+        result.landed = compare(op, before, mid, known);
+      } else {
+        if (again.code !== 0) throw new Error(`re-running berth ${sc.args[0]} exited ${again.code}: ${again.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        // The longest unkilled run seen (a re-run after a completed operation is a quick no-op).
+        this.opDurations.set(op, Math.max(this.opDurations.get(op) ?? 0, (Date.now() - rerunStart) / 1000));
+        const after = await this.snapshot(sc.names);
+        result.landed = compare(op, before, mid, after);
+        if (op === 'install') this.learned.set(op, after);
+      }
     } catch (e) {
       result.failure = (e as Error).message;
     }
     result.seconds = (Date.now() - t0) / 1000;
     return result;
   }
+}
+
+function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
+  return Object.keys(a).every((k) => a[k] === b[k]);
 }
 
 /** Which of before/after `mid` is, key by key; throws naming the first key that is neither. */
