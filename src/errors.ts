@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'MANIFEST_INVALID'
   | 'LAYER_INVALID'
   | 'STORE_CORRUPT'
+  | 'DEPLOYMENT_INCONSISTENT'
   | 'UNSAFE_PATH'
   | 'ALREADY_INSTALLED'
   | 'IMAGE_IN_USE'
@@ -65,6 +66,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   MANIFEST_INVALID: ExitCode.integrity,
   LAYER_INVALID: ExitCode.integrity,
   STORE_CORRUPT: ExitCode.integrity,
+  DEPLOYMENT_INCONSISTENT: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
   ALREADY_INSTALLED: ExitCode.conflict,
   IMAGE_IN_USE: ExitCode.conflict,

@@ -6,7 +6,7 @@
  * this is the second.
  */
 import { BerthError } from '../errors.ts';
-import type { OpContext } from '../ops/context.ts';
+import { locked, type OpContext } from '../ops/context.ts';
 import type { PullOptions } from '../ops/pull.ts';
 import { BusMethodError, SystemBus, type MethodCall } from '../systemd/bus.ts';
 import { BUS_NAME, INTERFACE, INTROSPECTION, OBJECT_PATH, PRIVILEGED } from './interface.ts';
@@ -17,6 +17,8 @@ export interface AgentOptions {
 }
 
 export async function runAgent(ctx: OpContext, options: AgentOptions): Promise<void> {
+  // At boot, before any caller: whatever a berth killed by the power cut left half-done is put right now.
+  await locked(ctx, 'agent start', async () => undefined).catch((e: unknown) => ctx.report.warn(`recovery at start failed: ${(e as Error).message}`));
   const bus = await SystemBus.connect();
   const changed = (name: string, event: string) => bus.emitSignal(OBJECT_PATH, INTERFACE, 'ContainerChanged', 'ss', [name, event]);
   bus.serve(OBJECT_PATH, async (call) => dispatch(ctx, options, bus, call, changed));

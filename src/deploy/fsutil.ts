@@ -1,4 +1,5 @@
 /** Small filesystem steps with crash-safe shapes: write to a temp name, fsync, rename. */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.ts';
@@ -32,6 +33,22 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Make everything written on `dir`'s filesystem durable: one syncfs(2) (coreutils
+ * `sync -f`) instead of an fsync per file and directory of a checkout (thousands
+ * of hard links); without `sync -f`, every directory under `dir` is fsynced
+ * (file data comes from store objects, which are durable already).
+ */
+export async function syncFilesystem(dir: string): Promise<void> {
+  const ok = await new Promise<boolean>((resolve) => execFile('sync', ['-f', dir], { timeout: 10 * 60_000 }, (err) => resolve(err === null)));
+  if (ok) return;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) if (e.isDirectory()) await walk(path.join(d, e.name));
+    await syncDir(d);
+  };
+  await walk(dir);
 }
 
 export async function exists(p: string): Promise<boolean> {

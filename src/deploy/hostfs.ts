@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import type { HostfsEntry } from '../render/exports.ts';
 import { substituteLines } from '../render/template.ts';
@@ -261,12 +262,53 @@ export async function applyHostFiles(plan: readonly PlannedHostFile[], options: 
           await fh.close();
         }
       }
+      crashPoint('deploy.hostfs-file');
     }
+    // The new names durable too (each file's data was fsynced as it was written).
+    const parents = new Set([...result.files.map((f) => path.dirname(f.path)), ...result.dirs.map((d) => path.dirname(d))]);
+    for (const p of parents) await syncDirectory(hostJoin(root, p));
   } catch (e) {
     await undo(root, result);
     throw e;
   }
   return result;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * What applyHostFiles(plan) would create: the planned files and directories
+ * (and missing parents) that do not exist yet. Recorded ahead of the apply,
+ * it lets recovery remove a half-applied plan; removeHostFiles() takes it as
+ * it is (files are removed only with their planned content, directories only
+ * when empty).
+ */
+export async function absentHostFiles(plan: readonly PlannedHostFile[], options: HostRootOptions = {}): Promise<InstalledHostFiles> {
+  const root = options.hostRoot ?? '/';
+  const out: InstalledHostFiles = { files: [], dirs: [] };
+  const seen = new Set<string>();
+  for (const item of plan) {
+    const parts = checkHostPath(item.path, 'planned host file').split('/').filter((c) => c !== '');
+    let current = '';
+    for (const [i, part] of parts.entries()) {
+      current = `${current}/${part}`;
+      const last = i === parts.length - 1;
+      if (seen.has(current) || (last && item.type !== 'dir')) continue;
+      seen.add(current);
+      if ((await lstatOrUndefined(hostJoin(root, current))) === undefined) out.dirs.push(current);
+    }
+    if (item.type !== 'dir' && (await lstatOrUndefined(hostJoin(root, item.path))) === undefined) {
+      out.files.push({ path: item.path, type: item.type, sha256: item.sha256 });
+    }
+  }
+  return out;
 }
 
 async function undo(root: string, installed: InstalledHostFiles): Promise<void> {

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
+import { writeFileAtomic } from './fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 import type { Ordering } from '../render/ordering.ts';
 
@@ -57,6 +58,13 @@ export async function readInfo(deployment: string): Promise<DeploymentInfo | und
   }
 }
 
-export async function writeInfo(deployment: string, info: DeploymentInfo): Promise<void> {
-  await fs.writeFile(path.join(deployment, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+/**
+ * Write a deployment's info.json. In staging a plain write is enough (commit
+ * fsyncs the directory before the rename that makes it count); in a committed
+ * slot it is replaced atomically and durably (`durable`).
+ */
+export async function writeInfo(deployment: string, info: DeploymentInfo, durable = false): Promise<void> {
+  const text = `${JSON.stringify(info, null, 2)}\n`;
+  if (durable) await writeFileAtomic(path.join(deployment, INFO_FILE), text);
+  else await fs.writeFile(path.join(deployment, INFO_FILE), text, { mode: 0o644 });
 }

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { writeFileAtomic } from './fsutil.ts';
 
@@ -15,6 +16,7 @@ const run = promisify(execFile);
 export async function installTmpfiles(file: string, text: string): Promise<void> {
   await fs.mkdir(new URL('file://' + file.slice(0, file.lastIndexOf('/'))).pathname, { recursive: true });
   await writeFileAtomic(file, text);
+  crashPoint('deploy.tmpfiles-written');
   try {
     await run('systemd-tmpfiles', ['--create', file], { timeout: 30_000 });
   } catch (e) {

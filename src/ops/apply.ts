@@ -13,6 +13,7 @@
  * skipped, everything else is still applied.
  */
 import fs from 'node:fs/promises';
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError, errnoCode, type ErrorCode } from '../errors.ts';
 import { formatReference, parseImageReference } from '../image/reference.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
@@ -143,6 +144,7 @@ export async function applyPlan(ctx: OpContext, plan: Plan, options: ApplyOption
     ctx.report.step(`${entry.name}: ${kind}${reason ? ` (${reason})` : ''}`);
     try {
       const done = await execute(ctx, d, pull, options);
+      crashPoint('apply.entry-done');
       actions.push({ name: entry.name, action: done ? kind : 'none', ...(reason ? { reason } : {}) });
     } catch (e) {
       broken.set(entry.name, entry.name);

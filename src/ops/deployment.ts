@@ -8,13 +8,17 @@
  *   activate put the slot's unit, tmpfiles and host files in place and point
  *            NAME at the slot.
  * Every step that changes the host pushes its inverse onto an Undo stack, so
- * a failure anywhere puts the host back as it was.
+ * a failure anywhere puts the host back as it was. A SIGKILL takes the stack
+ * with it: for that, callers keep a write-ahead intent (deploy/intent.ts)
+ * that ops/recover.ts acts on.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { crashPoint } from '../crashpoint.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
-import { applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
-import { replaceSymlink, syncDir, writeFileAtomic } from '../deploy/fsutil.ts';
+import { absentHostFiles, applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
+import type { Journal } from '../deploy/intent.ts';
+import { replaceSymlink, syncDir, syncFilesystem, writeFileAtomic } from '../deploy/fsutil.ts';
 import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
@@ -120,17 +124,23 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     hostFiles: { files: [], dirs: [] },
   };
   await writeInfo(dir, info);
+  crashPoint('deploy.staged');
   return { dir, info, rendered };
 }
 
 /** Move a staged deployment into `slot` (replacing whatever an older deployment left there). */
-export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo): Promise<string> {
+export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo, journal: Journal): Promise<string> {
   const target = paths.slot(staged.info.name, slot);
+  await journal.write({ phase: 'commit' });
   await fs.rm(target, { recursive: true, force: true });
-  await syncDir(staged.dir);
+  // The rename makes the slot count: first the checkout's hard links and directories and the
+  // deployment's own files must be durable. One syncfs, not an fsync per entry (see docs/durability.md).
+  await syncFilesystem(staged.dir);
   await fs.rename(staged.dir, target);
+  await syncDir(paths.containers);
   staged.dir = target;
   undo.push(`slot ${target}`, () => fs.rm(target, { recursive: true, force: true }));
+  crashPoint('deploy.committed');
   return target;
 }
 
@@ -139,28 +149,35 @@ export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Un
  * info.json), tmpfiles (applied), the unit, and the NAME symlink. The caller
  * reloads systemd.
  */
-export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo): Promise<void> {
+export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo, journal?: Journal): Promise<void> {
   const { paths } = ctx;
   const { name } = staged.info;
   if (staged.rendered.hostfs.length > 0) {
+    // Ahead of the apply: a SIGKILL midway leaves files no undo stack remembers.
+    if (journal) await journal.write({ hostFiles: await absentHostFiles(staged.rendered.hostfs) });
     const applied = await applyHostFiles(staged.rendered.hostfs);
     undo.push('host files', () => removeHostFiles(applied));
+    crashPoint('deploy.hostfs-done');
     for (const kept of applied.kept) ctx.report.warn(`host file ${kept} already exists; kept it as it is`);
     staged.info.hostFiles = { files: applied.files, dirs: applied.dirs };
-    await writeInfo(staged.dir, staged.info);
+    await writeInfo(staged.dir, staged.info, true);
+    crashPoint('deploy.info-written');
   }
   if (staged.rendered.tmpfiles !== undefined) {
     await installTmpfiles(paths.tmpfilesFile(name), staged.rendered.tmpfiles);
     undo.push('tmpfiles', () => removeTmpfiles(paths.tmpfilesFile(name)));
+    crashPoint('deploy.tmpfiles-applied');
   }
   const previous = await fs.readlink(paths.current(name)).catch(() => undefined);
   await replaceSymlink(path.basename(paths.slot(name, slot)), paths.current(name));
   undo.push(`${paths.current(name)} symlink`, () =>
     previous === undefined ? fs.rm(paths.current(name), { force: true }) : replaceSymlink(previous, paths.current(name)),
   );
+  crashPoint('deploy.symlink');
   if (staged.rendered.unit !== undefined) {
     // In /etc/systemd/system so it loads early at boot, even before /var is mounted.
     await writeFileAtomic(paths.unitFile(name), staged.rendered.unit);
+    crashPoint('deploy.unit-written');
   }
 }
 

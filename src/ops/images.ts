@@ -7,7 +7,8 @@ import { formatReference, parseImageReference } from '../image/reference.ts';
 import { readInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { Store } from '../store/store.ts';
-import type { StoredImage } from '../store/types.ts';
+import type { StoredImage, VerifyResult } from '../store/types.ts';
+import type { DeploymentCheck } from './check-deployments.ts';
 import { locked, type OpContext } from './context.ts';
 import { pullImage, type PullOptions, type PullResult } from './pull.ts';
 import { requireRoot } from './require-root.ts';
@@ -92,10 +93,33 @@ export async function prune(ctx: OpContext) {
   });
 }
 
-export async function verify(ctx: OpContext, repair: boolean) {
+export interface FullVerifyResult {
+  store: VerifyResult;
+  deployments: DeploymentCheck;
+  /** What recovery put right first (interrupted operations), one line each. */
+  recovered: string[];
+}
+
+/**
+ * The store re-hashed, and the deployments checked. As root, interrupted
+ * operations are recovered first (under the lock, which locked() does), so
+ * what is checked is what the next operation would find.
+ */
+export async function verify(ctx: OpContext, repair: boolean): Promise<FullVerifyResult> {
   if (repair) requireRoot('verify --repair');
-  const run = async () => (await Store.open(ctx.paths.root)).verify({ repair });
-  return repair ? locked(ctx, 'verify --repair', run) : run();
+  const { checkDeployments } = await import('./check-deployments.ts');
+  const { recover } = await import('./recover.ts');
+  const asRoot = process.getuid?.() === 0;
+  const state = async (): Promise<{ recovered: string[]; deployments: DeploymentCheck }> => {
+    const recovered = asRoot ? (await recover(ctx)).actions : [];
+    return { recovered, deployments: await checkDeployments(ctx) };
+  };
+  if (repair) {
+    return locked(ctx, 'verify --repair', async () => ({ ...(await state()), store: await (await Store.open(ctx.paths.root)).verify({ repair }) }), { recover: false });
+  }
+  // The deployment check is quick and needs a quiet moment; the store re-hash may take long and runs unlocked, as before.
+  const checked = asRoot ? await locked(ctx, 'verify', state, { recover: false }) : await state();
+  return { store: await (await Store.open(ctx.paths.root)).verify({ repair }), ...checked };
 }
 
 /** Manifest digest -> names of containers whose slots (either one) use it. */

@@ -5,9 +5,11 @@
  * container ends up active (or enabled, with --no-start), or everything this
  * call created is undone and the error says why.
  */
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryBaseName, type ImageReference } from '../image/reference.ts';
 import { exists } from '../deploy/fsutil.ts';
+import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import type { Ordering } from '../render/ordering.ts';
 import { findRuntime } from '../runtime/runtime.ts';
@@ -92,6 +94,12 @@ async function installLocked(ctx: OpContext, options: InstallOptions, ref: Image
   const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
 
   const undo = new Undo();
+  // Recovery from a kill undoes the whole install: the name was free (checkFree), so all of it is ours.
+  const journal = new Journal(paths.root, { op: 'install', name, phase: 'stage', toSlot: 0, newSlot: true });
+  if (!options.dryRun) {
+    await journal.write();
+    crashPoint('deploy.intent-written');
+  }
   try {
     const staged = await stage(
       ctx,
@@ -101,44 +109,52 @@ async function installLocked(ctx: OpContext, options: InstallOptions, ref: Image
     );
     if (options.dryRun) {
       await undo.run(report);
+      await journal.done();
       const { configJson, unit, tmpfiles, values } = staged.rendered;
       return { name, image: formatReference(reference), manifestDigest: image.manifestDigest, unit: unit === undefined ? undefined : paths.unitName(name), activeState: 'dry-run', rendered: { configJson, unit, tmpfiles, values } };
     }
-    await commit(paths, staged, 0, undo);
+    await commit(paths, staged, 0, undo, journal);
     // The undo steps need the bus: they run before withSystemd disconnects it.
-    return await withSystemd(async (systemd) => {
+    const result = await withSystemd(async (systemd) => {
       try {
-        return await activateAndStart(ctx, systemd, staged, options, undo);
+        return await activateAndStart(ctx, systemd, staged, options, undo, journal);
       } catch (e) {
         await undo.run(report);
         throw e;
       }
     });
+    await journal.done();
+    return result;
   } catch (e) {
     await undo.run(report);
+    await journal.done();
     throw e;
   }
 }
 
-async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged: Staged, options: InstallOptions, undo: Undo): Promise<InstallResult> {
+async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged: Staged, options: InstallOptions, undo: Undo, journal: Journal): Promise<InstallResult> {
   const { paths, report } = ctx;
   const { name, image, manifestDigest } = staged.info;
   const unit = staged.info.hasUnit ? paths.unitName(name) : undefined;
   if (unit !== undefined) undo.push(`unit ${unit}`, () => removeUnit(systemd, paths.unitFile(name), unit));
-  await activate(ctx, staged, 0, undo);
+  await journal.write({ phase: 'switch' });
+  await activate(ctx, staged, 0, undo, journal);
   if (unit === undefined) {
     undo.clear();
     report.step(`${name}: no container service (manifest.json noContainerService); files installed`);
     return { name, image, manifestDigest, unit, activeState: 'none' };
   }
   await systemd.reload();
+  crashPoint('install.reloaded');
   await systemd.enableUnitFiles([unit]);
+  crashPoint('install.enabled');
   let activeState = 'inactive';
   if (!options.noStart) {
     report.step(`Starting ${unit}`);
     activeState = await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the install was undone');
     report.step(`${unit} is active`);
   }
+  crashPoint('install.started');
   undo.clear();
   return { name, image, manifestDigest, unit, activeState };
 }

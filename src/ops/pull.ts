@@ -6,6 +6,8 @@
  * The image record and its reference are committed last: an interrupted pull
  * leaves nothing visible, and the next one reuses every complete layer.
  */
+import { crashPoint } from '../crashpoint.ts';
+import { removeIntent, writeIntent, type PullIntent } from '../deploy/intent.ts';
 import { BerthError } from '../errors.ts';
 import { decompressor } from '../image/compression.ts';
 import { shortDigest, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
@@ -72,6 +74,11 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
       if (progress) progress.call(ctx.report, `layer ${index}`, summary, true);
       else ctx.report.step(summary);
     });
+    crashPoint('pull.layers-stored');
+    const reference = formatReference(resolvedRef);
+    // Between the image record and its reference a kill would leave an image no name points at: recovery adds the name.
+    const intent: PullIntent = { version: 1, kind: 'pull', pid: process.pid, started: new Date().toISOString(), reference, manifestDigest: image.manifestDigest };
+    await writeIntent(ctx.paths.root, intent);
     await store.putImage({
       manifestDigest: image.manifestDigest,
       manifestBytes: image.manifestBytes,
@@ -80,8 +87,9 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
       // Signatures sign the top-level manifest (an index, when there is one): keep its bytes to re-check them later.
       ...(top.untrustedBytes.equals(image.manifestBytes) ? {} : { signedManifestBytes: top.untrustedBytes }),
     });
-    const reference = formatReference(resolvedRef);
+    crashPoint('pull.image-stored');
     await store.setReference(reference, image.manifestDigest);
+    await removeIntent(ctx.paths.root, intent);
     return { reference, referenceObject: resolvedRef, manifestDigest: image.manifestDigest, image, layers: layers.length, fetchedLayers: missing.length, newBytes };
   } finally {
     await source.close();

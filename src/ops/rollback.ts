@@ -1,5 +1,7 @@
 /** berth rollback: make the other slot live again (unit, tmpfiles, host files), restarting a running container. */
 import { BerthError } from '../errors.ts';
+import { crashPoint } from '../crashpoint.ts';
+import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import { withSystemd } from '../systemd/session.ts';
 import { locked, type OpContext } from './context.ts';
@@ -27,10 +29,14 @@ export async function rollback(ctx: OpContext, name: string): Promise<RollbackRe
     }
     const from = await loadSlot(ctx, name, slot);
     const to = await loadSlot(ctx, name, other);
+    // Recovery from a kill switches back to `slot` (once switchSlots has recorded the unit's state); both slots stay.
+    const journal = new Journal(paths.root, { op: 'rollback', name, phase: 'stage', fromSlot: slot, toSlot: other, newSlot: false });
+    await journal.write();
+    crashPoint('deploy.intent-written');
     await withSystemd(async (systemd) => {
       const wasActive = from.info.hasUnit && (await systemd.unitState(paths.unitName(name))).activeState === 'active';
-      await switchSlots(ctx, systemd, from, slot, to, other, { start: wasActive, settleMs: 0 });
-    });
+      await switchSlots(ctx, systemd, from, slot, to, other, journal, { start: wasActive, settleMs: 0 });
+    }).finally(() => journal.done());
     return { name, image: to.info.image, manifestDigest: to.info.manifestDigest, slot: other };
   });
 }

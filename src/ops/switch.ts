@@ -10,9 +10,11 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { planHostFiles } from '../deploy/hostfs.ts';
 import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
+import type { Journal } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
 import type { Rendered } from '../render/container.ts';
 import { journalTail } from '../systemd/journal.ts';
@@ -61,21 +63,36 @@ export interface SwitchOptions {
  * restarting the unit when `options.start`. Throws (after switching back to
  * `from`) when the new version does not start or prove healthy.
  */
-export async function switchSlots(ctx: OpContext, systemd: SystemdManager, from: Staged, fromSlot: 0 | 1, to: Staged, slot: 0 | 1, options: SwitchOptions): Promise<void> {
+export async function switchSlots(
+  ctx: OpContext,
+  systemd: SystemdManager,
+  from: Staged,
+  fromSlot: 0 | 1,
+  to: Staged,
+  slot: 0 | 1,
+  journal: Journal,
+  options: SwitchOptions,
+): Promise<void> {
   const { paths, report } = ctx;
   const unit = paths.unitName(to.info.name);
   const enabled = (await systemd.unitState(unit)).unitFileState === 'enabled';
+  // What recovery restores if this process dies from here on.
+  await journal.write({ phase: 'switch', unitEnabled: enabled, unitActive: options.start });
   await deactivateFiles(ctx, from.info);
+  crashPoint('switch.deactivated');
   const undo = new Undo();
   try {
-    await activate(ctx, to, slot, undo);
+    await activate(ctx, to, slot, undo, journal);
     await systemd.reload();
+    crashPoint('switch.reloaded');
     if (enabled && to.info.hasUnit) await systemd.reenableUnitFiles([unit]);
     if (options.start && to.info.hasUnit) {
       report.step(`Restarting ${unit} from slot ${slot}`);
       await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'switching back', true);
+      crashPoint('switch.restarted');
       await prove(ctx, systemd, to.info, options);
     }
+    crashPoint('switch.proven');
   } catch (e) {
     report.warn(`${unit}: ${(e as Error).message.split('\n')[0]}`);
     report.step(`Switching ${to.info.name} back to slot ${fromSlot}`);

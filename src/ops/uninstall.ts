@@ -6,9 +6,11 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { crashPoint } from '../crashpoint.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
+import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
-import { exists } from '../deploy/fsutil.ts';
+import { exists, syncDir } from '../deploy/fsutil.ts';
 import { withSystemd } from '../systemd/session.ts';
 import { locked, type OpContext } from './context.ts';
 import { deactivateFiles, readSlotInfo } from './deployment.ts';
@@ -50,11 +52,19 @@ async function stateDirectories(slotDir: string, info: DeploymentInfo): Promise<
   return dirs;
 }
 
-async function uninstallLocked(ctx: OpContext, name: string, options: UninstallOptions): Promise<UninstallResult> {
+/**
+ * Also recovery's way forward for an uninstall that was killed: every step
+ * tolerates finding its work already done.
+ */
+export async function uninstallLocked(ctx: OpContext, name: string, options: UninstallOptions): Promise<UninstallResult> {
   const { paths, report } = ctx;
   const present = await Promise.all([paths.current(name), paths.slot(name, 0), paths.slot(name, 1)].map(exists));
   // Without a deployment, a unit of this name is not berth's to remove.
   if (!present.some(Boolean)) return { name, removed: false, keptHostFiles: [], purged: [], keptData: [] };
+  // Recovery from a kill finishes the uninstall: half a container is worth less than none.
+  const journal = new Journal(paths.root, { op: 'uninstall', name, phase: 'switch', ...(options.purgeData ? { purgeData: true } : {}) });
+  await journal.write();
+  crashPoint('uninstall.intent-written');
   const active = (await paths.activeSlot(name)) ?? 0;
   const info = (await readSlotInfo(paths, name, active)) ?? (await readSlotInfo(paths, name, active === 0 ? 1 : 0));
   if (info === undefined || info.hasUnit) {
@@ -63,8 +73,10 @@ async function uninstallLocked(ctx: OpContext, name: string, options: UninstallO
       await removeUnit(systemd, paths.unitFile(name), paths.unitName(name));
     });
   }
+  crashPoint('uninstall.unit-removed');
   const data = info ? await stateDirectories(paths.slot(name, active), info) : [];
   const { keptHostFiles } = info ? await deactivateFiles(ctx, info) : { keptHostFiles: [] };
+  crashPoint('uninstall.files-removed');
   for (const f of keptHostFiles) report.warn(`kept host file ${f}: it was changed after install`);
   if (options.purgeData) {
     for (const dir of data) await fs.rm(dir, { recursive: true, force: true });
@@ -73,6 +85,13 @@ async function uninstallLocked(ctx: OpContext, name: string, options: UninstallO
   }
   // The NAME symlink goes first: from then on the container is not "installed".
   await fs.rm(paths.current(name), { force: true });
-  for (const slot of [0, 1] as const) await fs.rm(paths.slot(name, slot), { recursive: true, force: true });
+  await syncDir(paths.containers);
+  crashPoint('uninstall.symlink-removed');
+  for (const slot of [0, 1] as const) {
+    await fs.rm(paths.slot(name, slot), { recursive: true, force: true });
+    crashPoint('uninstall.slot-removed');
+  }
+  await syncDir(paths.containers);
+  await journal.done();
   return { name, removed: true, keptHostFiles, purged: options.purgeData ? data : [], keptData: options.purgeData ? [] : data };
 }

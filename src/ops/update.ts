@@ -6,8 +6,10 @@
  * does not, berth switches back to the previous slot and fails naming why.
  */
 import fs from 'node:fs/promises';
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { formatReference, parseImageReference } from '../image/reference.ts';
+import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
@@ -72,6 +74,10 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
 
   const next: 0 | 1 = slot === 0 ? 1 : 0;
   const undo = new Undo();
+  // Recovery from a kill switches back to `slot` and drops `next` (once commit has begun to replace it).
+  const journal = new Journal(paths.root, { op: 'update', name, phase: 'stage', fromSlot: slot, toSlot: next, newSlot: true });
+  await journal.write();
+  crashPoint('deploy.intent-written');
   let staged;
   try {
     staged = await stage(
@@ -91,9 +97,10 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
       },
       undo,
     );
-    await commit(paths, staged, next, undo);
+    await commit(paths, staged, next, undo, journal);
   } catch (e) {
     await undo.run(report);
+    await journal.done();
     throw e;
   }
   const committed = staged;
@@ -101,14 +108,16 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
     const from = await loadSlot(ctx, name, slot);
     const wasActive = info.hasUnit && (await systemd.unitState(paths.unitName(name))).activeState === 'active';
     try {
-      await switchSlots(ctx, systemd, from, slot, committed, next, {
+      await switchSlots(ctx, systemd, from, slot, committed, next, journal, {
         start: wasActive,
         settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
         ...(healthCmd ? { healthCmd } : {}),
       });
+      await journal.done();
     } catch (e) {
       // Switched back: the failed version leaves no slot behind to roll back to by mistake.
       await fs.rm(paths.slot(name, next), { recursive: true, force: true });
+      await journal.done();
       throw e instanceof BerthError && (e.code === 'START_FAILED' || e.code === 'UPDATE_FAILED')
         ? new BerthError('UPDATE_FAILED', `update of ${name} to ${image.manifestDigest} failed and was rolled back: ${e.message}`, {
             hint: `${name} runs ${info.image} (${info.manifestDigest}) again; the journal lines below say what went wrong`,

@@ -21,6 +21,7 @@
 import { mkdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { crashPoint } from '../crashpoint.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import { materialise } from './checkout.ts';
@@ -123,6 +124,7 @@ export class Store {
       const staging = await makeStaging(this.d.tmp, 'import');
       try {
         const out = await importLayerTar({ objectsDir: this.d.objects, stagingDir: staging, fanout: this.shared.fanout, umask: this.shared.umask }, diffId, tar, options);
+        crashPoint('store.layer-objects');
         // Last, and durable: only now does the layer exist.
         await writeDurable(staging, join(this.d.layers, layerFileName(diffId)), encodeLayerRecord(out.record));
         return { entries: out.record.entries, bytes: out.record.bytes, newObjects: out.newObjects, newBytes: out.newBytes };

@@ -1,0 +1,152 @@
+/**
+ * Write-ahead intent records: what a state change is about to do, made
+ * durable before its first visible step and removed when it is done (or has
+ * undone itself). A record that is still there when the state lock is next
+ * taken belongs to a berth that died mid-way (SIGKILL, power cut): recovery
+ * (ops/recover.ts) reads it and puts the host back, or forward.
+ *
+ *   ROOT/intents/NAME.json    one per container being installed, updated,
+ *                             rolled back or uninstalled
+ *   ROOT/intents/@pull.json   a pull between its image record and its reference
+ *
+ * Records are written whole (temp file, fsync, rename, directory fsync), so
+ * a reader sees an old record or a new one, never a torn one.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, errnoCode } from '../errors.ts';
+import { syncDir, writeFileAtomic } from './fsutil.ts';
+import type { InstalledHostFiles } from './hostfs.ts';
+
+export type ContainerOp = 'install' | 'update' | 'rollback' | 'uninstall';
+
+/**
+ * How far a container operation got, as far as recovery needs to know:
+ *   stage   only a hidden staging directory may exist;
+ *   commit  the new slot may be (partly) in place, NAME and the unit are untouched;
+ *   switch  the live files (host files, tmpfiles, NAME, unit) may be half switched.
+ */
+export type IntentPhase = 'stage' | 'commit' | 'switch';
+
+export interface ContainerIntent {
+  version: 1;
+  kind: 'container';
+  op: ContainerOp;
+  name: string;
+  pid: number;
+  started: string;
+  phase: IntentPhase;
+  /** The slot that was live before (update, rollback). */
+  fromSlot?: 0 | 1;
+  /** The slot being made live (install: 0). */
+  toSlot?: 0 | 1;
+  /** toSlot is written by this operation (install, update), so recovery removes it. */
+  newSlot?: boolean;
+  /** The unit's state before the switch: what recovery restores. */
+  unitEnabled?: boolean;
+  unitActive?: boolean;
+  /** Host files and directories about to be created that did not exist before. */
+  hostFiles?: InstalledHostFiles;
+  /** uninstall --purge-data. */
+  purgeData?: boolean;
+}
+
+export interface PullIntent {
+  version: 1;
+  kind: 'pull';
+  pid: number;
+  started: string;
+  reference: string;
+  manifestDigest: string;
+}
+
+export type Intent = ContainerIntent | PullIntent;
+
+const PULL_FILE = '@pull.json';
+
+export function intentsDir(root: string): string {
+  return path.join(root, 'intents');
+}
+
+function fileOf(root: string, intent: Intent): string {
+  return path.join(intentsDir(root), intent.kind === 'pull' ? PULL_FILE : `${intent.name}.json`);
+}
+
+/** Make the record durable; replaces an earlier record for the same thing. */
+export async function writeIntent(root: string, intent: Intent): Promise<void> {
+  const dir = intentsDir(root);
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+    await syncDir(root);
+  } catch (e) {
+    if (errnoCode(e) !== 'EEXIST') throw e;
+  }
+  await writeFileAtomic(fileOf(root, intent), `${JSON.stringify(intent)}\n`, 0o600);
+}
+
+export async function removeIntent(root: string, intent: Intent): Promise<void> {
+  await fs.rm(fileOf(root, intent), { force: true });
+  await syncDir(intentsDir(root)).catch(() => undefined);
+}
+
+/** Every pending record, pulls first (a container operation may wait on its pull). */
+export async function readIntents(root: string): Promise<Intent[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(intentsDir(root));
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return [];
+    throw e;
+  }
+  const out: Intent[] = [];
+  for (const name of names.sort((a, b) => (a === PULL_FILE ? -1 : b === PULL_FILE ? 1 : a.localeCompare(b)))) {
+    const file = path.join(intentsDir(root), name);
+    if (!name.endsWith('.json')) {
+      // A temp file of a write that never got renamed: the record it would have replaced still rules.
+      await fs.rm(file, { force: true });
+      continue;
+    }
+    out.push(parseIntent(await fs.readFile(file, 'utf8'), file));
+  }
+  return out;
+}
+
+function parseIntent(text: string, file: string): Intent {
+  try {
+    const v = JSON.parse(text) as Intent;
+    if (v.version !== 1 || (v.kind !== 'pull' && v.kind !== 'container')) throw new Error('unknown version or kind');
+    if (v.kind === 'container' && (typeof v.name !== 'string' || typeof v.op !== 'string')) throw new Error('no name or op');
+    if (v.kind === 'pull' && (typeof v.reference !== 'string' || typeof v.manifestDigest !== 'string')) throw new Error('no reference');
+    return v;
+  } catch (e) {
+    throw new BerthError('IO_ERROR', `intent record ${file} is unreadable: ${(e as Error).message}`, {
+      hint: 'it was written whole, so something else damaged it; check the container it names with berth status, then delete the file',
+    });
+  }
+}
+
+/** One operation's record, kept up to date as it moves through its phases. */
+export class Journal {
+  private current: ContainerIntent;
+
+  constructor(
+    private readonly root: string,
+    start: Omit<ContainerIntent, 'version' | 'kind' | 'pid' | 'started'>,
+  ) {
+    this.current = { version: 1, kind: 'container', pid: process.pid, started: new Date().toISOString(), ...start };
+  }
+
+  get intent(): Readonly<ContainerIntent> {
+    return this.current;
+  }
+
+  async write(patch: Partial<Omit<ContainerIntent, 'version' | 'kind' | 'name' | 'op'>> = {}): Promise<void> {
+    this.current = { ...this.current, ...patch };
+    await writeIntent(this.root, this.current);
+  }
+
+  /** The operation finished (or undid itself): nothing is left to recover. */
+  async done(): Promise<void> {
+    await removeIntent(this.root, this.current);
+  }
+}
