@@ -138,11 +138,13 @@ class Importer {
   private readonly files = new Map<string, { object: ObjectKey; size: number }>();
   /** Objects this import has already handled (committed or found). */
   private readonly seen = new Set<string>();
-  /** New objects written to staging, moved into place by finish(). */
+  /** New objects staged through fs/promises (temp names, maybe a sidecar), moved into place by finish(). */
   private readonly stagedObjects: { tmp: string; key: ObjectKey; xattrs: boolean; symlink: boolean }[] = [];
+  /** New objects the writer staged at staging/XX/REST, moved into place by finish(). */
+  private readonly writerObjects: { key: ObjectKey; symlink: boolean }[] = [];
   private readonly queue = new TaskQueue(OBJECT_WRITES_IN_FLIGHT);
   /** Small files and symlinks (without xattrs): staged by worker threads, in batches (object-writer.ts). */
-  private readonly writer = new ObjectWriter((item) => this.staged(item));
+  private readonly writer: ObjectWriter;
   private seq = 0;
   /** Files we create are root's already; chown only what belongs to someone else. */
   private readonly root0 = process.getuid?.() === 0 && process.getgid?.() === 0;
@@ -150,7 +152,9 @@ class Importer {
   constructor(
     private readonly target: ImportTarget,
     private readonly onSkip: ((path: string, why: string) => void) | undefined,
-  ) {}
+  ) {
+    this.writer = new ObjectWriter({ staging: target.stagingDir, objects: target.objectsDir }, (item) => this.staged(item));
+  }
 
   async add(h: TarHeader, reader: TarReader): Promise<void> {
     if (++this.entries > MAX_LAYER_ENTRIES) throw layerInvalid(`layer has more than ${MAX_LAYER_ENTRIES} entries`);
@@ -186,7 +190,7 @@ class Importer {
         this.seen.add(object);
         if (h.xattrs.size === 0) {
           const size = Buffer.byteLength(target);
-          await this.writer.add({ key: object, tmp: this.stagedName(object), final: objectPath(this.target.objectsDir, object), symlink: target, size, created: 0o777, mode: 0o777, uid, gid, chown: !this.root0 || uid !== 0 || gid !== 0, chmod: false });
+          await this.writer.add({ key: object, symlink: target, size, created: 0o777, mode: 0o777, uid, gid, chown: !this.root0 || uid !== 0 || gid !== 0, chmod: false });
           return;
         }
         await this.queue.add(() => this.stageSymlink(object, target, { mode: 0o777, uid, gid, xattrs: h.xattrs }));
@@ -225,10 +229,11 @@ class Importer {
   }
 
   private async commit(): Promise<void> {
-    if (this.stagedObjects.length === 0) return;
+    if (this.stagedObjects.length === 0 && this.writerObjects.length === 0) return;
     const synced = await syncfs(this.target.stagingDir);
     if (!synced) {
-      await forEachLimited(this.stagedObjects, 16, async (o) => {
+      const staged = [...this.stagedObjects, ...this.writerObjects.map((o) => ({ ...o, tmp: objectPath(this.target.stagingDir, o.key), xattrs: false }))];
+      await forEachLimited(staged, 16, async (o) => {
         // A symlink's target lives in its inode, committed with the directory below.
         if (!o.symlink) await fsyncFile(o.tmp);
         if (o.xattrs) await fsyncFile(`${o.tmp}${XATTRS_SUFFIX}`);
@@ -237,6 +242,7 @@ class Importer {
     }
     const dirty = new Set<string>();
     for (const o of this.stagedObjects) dirty.add(join(this.target.objectsDir, o.key.slice(0, 2)));
+    for (const o of this.writerObjects) dirty.add(join(this.target.objectsDir, o.key.slice(0, 2)));
     await forEachLimited(
       [...dirty].filter((d) => !this.target.fanout.has(d)),
       32,
@@ -251,6 +257,7 @@ class Importer {
     const sidecars = this.stagedObjects.filter((o) => o.xattrs).map((o) => [`${o.tmp}${XATTRS_SUFFIX}`, `${objectPath(this.target.objectsDir, o.key)}${XATTRS_SUFFIX}`] as const);
     if (sidecars.length > 0) await this.writer.rename(sidecars);
     await this.writer.rename(this.stagedObjects.map((o) => [o.tmp, objectPath(this.target.objectsDir, o.key)] as const));
+    await this.writer.commit(this.writerObjects.map((o) => o.key));
     if (!(await syncfs(this.target.objectsDir))) await forEachLimited([...dirty], 16, (d) => syncDir(d));
   }
 
@@ -260,20 +267,9 @@ class Importer {
     await this.writer.abandon();
   }
 
-  /**
-   * Where the writer stages an object whose key is known: STAGING/XX/REST,
-   * the same shape as objects/. Staging names as long as the final ones, in
-   * directories as small as the final ones, keep the kernel's directory scans
-   * short (a flat directory of 25,000 short names made every create, lookup
-   * and rename scan ~250-entry leaf blocks: measured as ~5% of a pull's CPU).
-   */
-  private stagedName(key: ObjectKey): string {
-    return objectPath(this.target.stagingDir, key);
-  }
-
   /** An object the writer staged (it was not in the store). */
   private staged(item: StageItem): void {
-    this.stagedObjects.push({ tmp: item.tmp, key: item.key as ObjectKey, xattrs: false, symlink: item.symlink !== undefined });
+    this.writerObjects.push({ key: item.key as ObjectKey, symlink: item.symlink !== undefined });
     this.newObjects++;
     this.newBytes += item.size;
   }
@@ -311,8 +307,6 @@ class Importer {
         const created = h.mode & 0o777;
         await this.writer.add({
           key: object,
-          tmp: this.stagedName(object),
-          final: objectPath(this.target.objectsDir, object),
           chunks,
           size: h.size,
           created,
