@@ -730,6 +730,21 @@ process), so buffers are freed by frequent, cheap scavenges${semiRow ? ` (in thi
 Measured while developing, semi-spaces of 16/4/2/1 MiB: 145-157, 121-126,
 134-149 and 137-141 MiB, with 4 the fastest.
 
+That flag alone left the peak at 137-158 MiB from run to run: sampling
+\`process.memoryUsage()\` every 20 ms showed the main heap at 40-48 MiB used
+when a heap snapshot found only ~15 MiB live, and array buffers up to 45 MiB.
+Two things were being promoted to the old generation, where only a
+mark-compact frees them: each batch's stage items held the small files'
+slices, which pin whole 256 KiB stream chunks, until the worker replied; and
+each item carried two ~100-character paths (staging and final), 50,000
+strings per layer built, cloned to the worker and kept. **Fix**
+(src/store/object-writer.ts): a batch drops its slices as soon as they are
+copied into the transferred buffer, and the worker makes both paths from the
+object key and the import's two directories (the commit's renames too).
+Measured: peak 108-116 MiB (heap at peak 27 MiB, array buffers 18 MiB), time
+unchanged; two writer threads were tried again with the lower footprint and
+were still no faster on 2 cores.
+
 ## The remaining gap to \`tar -xzf\`
 
 berth's pull takes ${s2(berthWall)} s against ${s2(tarWall)} s for \`tar -xzf\` (${s2(berthWall / tarWall)}×). What berth does and tar does not:
@@ -737,7 +752,11 @@ berth's pull takes ${s2(berthWall)} s against ${s2(tarWall)} s for \`tar -xzf\` 
 - **three sha256 passes over the data** (the compressed layer digest, the
   uncompressed diff_id, and each file's object key, which covers its
   metadata): ~${MiB(x.compressed + 2 * IMAGE.bytes)} MiB hashed per pull, ~0.5 s of CPU; \`digest\` → \`gunzip\` → \`parse\` above
-  shows them; tar verifies nothing;
+  shows them; tar verifies nothing. The diff_id pass looks redundant (the
+  compressed digest already fixes the bytes) but is not: layer records are
+  shared across images by diff_id, so an unverified one would let an
+  unsigned image plant its layer under a popular base layer's diff_id for a
+  trusted image to reuse;
 - **tar parsing, hashing and batching in one JavaScript thread**, with gunzip
   in libuv's pool and the object writes in the worker; \`perf\` per thread: the
   event loop ~2.0 s of CPU (0.5 s of it sha256), the writer thread ~1.6 s
