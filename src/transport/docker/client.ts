@@ -124,39 +124,23 @@ export class RegistryClient {
     const headers: Record<string, string> = { ...options.headers };
     if (options.accept && options.accept.length > 0) headers['accept'] = options.accept.join(', ');
     let reauthenticated = false;
-    for (let attempt = 1; ; attempt++) {
+    // One attempt, as the retry loop sees it: a 401 that the client can answer
+    // (the registry challenges only now, or the token expired or was revoked)
+    // is answered once, inside the attempt: it is not a failure of the registry.
+    const attempt = async (): Promise<IncomingMessage> => {
       const auth = await this.authorization(options.scope);
-      let res: IncomingMessage;
-      try {
-        res = await this.follow(url, headers, auth);
-      } catch (e) {
-        if (isTransientNetworkError(e) && attempt < this.retry.attempts) {
-          await sleep(retryDelay(this.retry, attempt, undefined));
-          continue;
-        }
-        throw e;
-      }
-      if (res.statusCode === 401 && !reauthenticated) {
-        // A registry may challenge only here (anonymous /v2/), or the token expired early, or was revoked.
-        const challenge = pickChallenge(parseWWWAuthenticate(res.headers['www-authenticate']));
-        const canAnswer = challenge?.scheme === 'bearer' || (challenge?.scheme === 'basic' && this.credentials !== undefined && auth === undefined);
-        if (challenge !== undefined && canAnswer) {
-          res.destroy();
-          reauthenticated = true;
-          this.challenge = challenge;
-          if (options.scope !== undefined) this.tokens.delete(this.tokenKey(options.scope));
-          attempt--; // not a failure of the registry
-          continue;
-        }
-      }
-      if (isRetryableStatus(res.statusCode) && attempt < this.retry.attempts) {
-        const retryAfter = res.headers['retry-after'];
-        res.destroy();
-        await sleep(retryDelay(this.retry, attempt, retryAfter));
-        continue;
-      }
-      return res;
-    }
+      const res = await this.follow(url, headers, auth);
+      if (res.statusCode !== 401 || reauthenticated) return res;
+      const challenge = pickChallenge(parseWWWAuthenticate(res.headers['www-authenticate']));
+      const canAnswer = challenge?.scheme === 'bearer' || (challenge?.scheme === 'basic' && this.credentials !== undefined && auth === undefined);
+      if (challenge === undefined || !canAnswer) return res;
+      res.destroy();
+      reauthenticated = true;
+      this.challenge = challenge;
+      if (options.scope !== undefined) this.tokens.delete(this.tokenKey(options.scope));
+      return this.follow(url, headers, await this.authorization(options.scope));
+    };
+    return this.retrying(attempt);
   }
 
   /** GET a URL outside the registry (a layer's `urls`): no credentials, same retries and redirect rules. */
