@@ -1,6 +1,5 @@
 /**
- * Signature verification time, the same code path as
- * test/unit/trust-bench.test.ts: one simple-signing signature verified
+ * Signature verification time: one simple-signing signature verified
  * (OpenPGP + strict payload parse + manifest digest + identity match), per
  * key type, and a whole checkTrust() (policy.json, registries.d, key file,
  * file:// look-aside store, one signature).
@@ -43,6 +42,9 @@ export async function signatureTimings(work: string, rounds = 200): Promise<Sign
     const { privateKey, publicKey } = await openpgp.generateKey({ ...options, userIDs: [{ name: key, email: `${key}@example.com` }], format: 'object' });
     const signature = await signPayload(payload, privateKey);
     const verify = () => verifyImageSignature(signature, [publicKey], ref, manifest, { type: 'matchRepoDigestOrExact' });
+    // Time the accepting path only: a verification that failed early would look fast.
+    const accepted = await verify();
+    if (accepted.fingerprint !== publicKey.getFingerprint().toUpperCase()) throw new Error(`${key}: the signature was not accepted by its own key`);
     const verifyMs = await perCall(rounds, verify);
 
     const dir = path.join(work, `trust-${key}`);
