@@ -10,7 +10,6 @@ version=$(node -p "require('$repo/package.json').version")
 pkg=berth_${version}_all.deb
 
 command -v dpkg-deb >/dev/null || { echo "build-deb: dpkg-deb is missing (apt-get install dpkg)" >&2; exit 1; }
-[ -x "$repo/node_modules/.bin/tsc" ] || { echo "build-deb: run npm ci first (TypeScript compiles the package)" >&2; exit 1; }
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/berth-deb.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -18,16 +17,7 @@ root=$stage/root
 lib=$root/usr/lib/berth
 
 # The program: compiled JS, its templates and units, production dependencies only.
-# Compiled straight into the package (not the repository's dist/, which tests may be using).
-mkdir -p "$lib/bin"
-(cd "$repo" && node_modules/.bin/tsc -p tsconfig.build.json --outDir "$lib/dist")
-cp -R "$repo/templates" "$repo/units" "$lib/"
-cp "$repo/package.json" "$repo/package-lock.json" "$lib/"
-cp "$repo/bin/berth.js" "$lib/bin/"
-# --ignore-scripts: no dependency runs code at build time. --omit=optional: dbus-next's
-# native usocket (and its build tool chain) is unused by berth; the package stays Architecture: all.
-(cd "$lib" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-rm -f "$lib/package-lock.json"
+sh "$repo/packaging/build-lib.sh" "$lib"
 
 # The command, its configuration, systemd units and the bus policy.
 install -d "$root/usr/bin" "$root/etc/berth" "$root/lib/systemd/system" "$root/usr/share/dbus-1/system.d"

@@ -49,13 +49,7 @@ install_berth() {
   [ -x "$repo/node_modules/.bin/tsc" ] || die "run npm ci in $repo first (TypeScript compiles berth)"
   # Build the new tree beside the old one and swap them: a failed build leaves the installed berth alone.
   rm -rf "$lib.new" "$lib.old"
-  mkdir -p "$lib.new/bin"
-  (cd "$repo" && node_modules/.bin/tsc -p tsconfig.build.json --outDir "$lib.new/dist")
-  cp -R "$repo/templates" "$repo/units" "$lib.new/"
-  cp "$repo/package.json" "$repo/package-lock.json" "$lib.new/"
-  cp "$repo/bin/berth.js" "$lib.new/bin/"
-  (cd "$lib.new" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-  rm -f "$lib.new/package-lock.json"
+  sh "$repo/packaging/build-lib.sh" "$lib.new"
   if [ -d "$lib" ]; then mv "$lib" "$lib.old"; fi
   mv "$lib.new" "$lib"
   rm -rf "$lib.old"
