@@ -46,7 +46,7 @@ Version: $version
 Architecture: all
 Maintainer: berth maintainers <berth@localhost>
 Installed-Size: $size
-Depends: nodejs (>= 20.18), runc | crun, systemd, dbus, util-linux
+Depends: nodejs (>= 20.18), runc | crun, systemd, dbus, util-linux, attr
 Recommends: skopeo, gnupg
 Section: admin
 Priority: optional

@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'STOP_FAILED'
   | 'SYSTEMD_ERROR'
   | 'NO_RUNTIME'
+  | 'MISSING_TOOL'
   | 'NOT_ROOT'
   | 'NO_SYSTEM_BUS'
   | 'UNTRUSTED'
@@ -77,6 +78,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   STOP_FAILED: ExitCode.startFailed,
   SYSTEMD_ERROR: ExitCode.startFailed,
   NO_RUNTIME: ExitCode.host,
+  MISSING_TOOL: ExitCode.host, // a host program berth runs (flock, setfattr) is not installed
   NOT_ROOT: ExitCode.host,
   NO_SYSTEM_BUS: ExitCode.host,
   UNTRUSTED: ExitCode.untrusted,

@@ -37,7 +37,7 @@ function tryFlock(file: string, waitSeconds: number | undefined): Promise<Lock |
     let out = '';
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.once('error', (e) =>
-      reject(new BerthError('NO_RUNTIME', `cannot run flock to lock ${file}: ${e.message}`, { hint: 'install util-linux', cause: e })),
+      reject(new BerthError('MISSING_TOOL', `cannot run flock to lock ${file}: ${e.message}`, { hint: 'install util-linux', cause: e })),
     );
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();

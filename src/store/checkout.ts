@@ -29,7 +29,8 @@ import { BerthError, errnoCode } from '../errors.ts';
 import { forEachLimited, lstatOrNull } from './fsutil.ts';
 import { corrupt } from './images.ts';
 import type { DirNode, SymlinkNode } from './merge.ts';
-import { objectPath } from './objects.ts';
+import { applyXattrs } from './apply-xattrs.ts';
+import { objectPath, readXattrs } from './objects.ts';
 import { layerInvalid, MAX_PATH_BYTES, quoteName } from './secure-path.ts';
 import type { CheckoutOptions, CheckoutResult, ObjectKey } from './types.ts';
 
@@ -130,7 +131,7 @@ export async function materialise(root: DirNode, target: string, objectsDir: str
 class Linker {
   copied = false;
   private copyAll = false;
-  private readonly stats = new Map<string, Stats>();
+  private readonly stats = new Map<string, { st: Stats; xattrs: ReadonlyMap<string, Buffer> }>();
 
   constructor(
     private readonly objectsDir: string,
@@ -187,19 +188,22 @@ class Linker {
       await lutimes(p.path, 0, 0);
       return;
     }
-    let st = this.stats.get(src);
-    if (st === undefined) {
+    let object = this.stats.get(src);
+    if (object === undefined) {
       try {
-        st = await lstat(src);
+        object = { st: await lstat(src), xattrs: await readXattrs(src).catch((e: unknown) => Promise.reject(corrupt(`object ${src}`, `its xattrs are unreadable (${(e as Error).message})`))) };
       } catch (e) {
         if (errnoCode(e) === 'ENOENT') throw corrupt(`object ${src}`, 'it is missing');
         throw e;
       }
-      this.stats.set(src, st);
+      this.stats.set(src, object);
     }
+    const { st, xattrs } = object;
     await copyFile(src, p.path, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
     await lchown(p.path, st.uid, st.gid).catch(ignoreIfUnprivileged);
     await chmod(p.path, st.mode & 0o7777);
+    // A copy has none of the object's xattrs; after chown, which would clear capabilities.
+    if (xattrs.size > 0) await applyXattrs([{ path: p.path, xattrs }]);
     await utimes(p.path, 0, 0);
   }
 }

@@ -43,6 +43,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import type { Digest } from '../image/digest.ts';
 import { forEachLimited, lstatOrNull, syncDir, TaskQueue } from './fsutil.ts';
+import { applyXattrs, capabilityProblem, unappliedXattrs } from './apply-xattrs.ts';
 import { ObjectWriter, type StageItem } from './object-writer.ts';
 import { encodeXattrs, objectHasher, objectPath, symlinkKey, XATTRS_SUFFIX } from './objects.ts';
 import { MAX_LAYER_ENTRIES, MAX_PATH_BYTES, layerInvalid, normaliseEntryPath, quoteName, relJoin, unsafePath } from './secure-path.ts';
@@ -139,7 +140,7 @@ class Importer {
   /** Objects this import has already handled (committed or found). */
   private readonly seen = new Set<string>();
   /** New objects staged through fs/promises (temp names, maybe a sidecar), moved into place by finish(). */
-  private readonly stagedObjects: { tmp: string; key: ObjectKey; xattrs: boolean; symlink: boolean }[] = [];
+  private readonly stagedObjects: { tmp: string; key: ObjectKey; xattrs?: ReadonlyMap<string, Buffer>; symlink: boolean }[] = [];
   /** New objects the writer staged at staging/XX/REST, moved into place by finish(). */
   private readonly writerObjects: { key: ObjectKey; symlink: boolean }[] = [];
   private readonly queue = new TaskQueue(OBJECT_WRITES_IN_FLIGHT);
@@ -174,6 +175,7 @@ class Importer {
     if (base.startsWith(WHITEOUT)) return this.whiteout(h, rel, parent, base);
 
     const { mode, uid, gid, mtime } = h;
+    if (h.xattrs.size > 0) this.noteXattrs(h, rel);
     switch (h.type) {
       case 'file':
         return this.file(h, rel, reader);
@@ -230,9 +232,11 @@ class Importer {
 
   private async commit(): Promise<void> {
     if (this.stagedObjects.length === 0 && this.writerObjects.length === 0) return;
+    // After chown (which clears file capabilities), before the data is synced.
+    await applyXattrs(this.stagedObjects.flatMap((o) => (o.xattrs && !o.symlink ? [{ path: o.tmp, xattrs: o.xattrs }] : [])));
     const synced = await syncfs(this.target.stagingDir);
     if (!synced) {
-      const staged = [...this.stagedObjects, ...this.writerObjects.map((o) => ({ ...o, tmp: objectPath(this.target.stagingDir, o.key), xattrs: false }))];
+      const staged = [...this.stagedObjects, ...this.writerObjects.map((o) => ({ ...o, tmp: objectPath(this.target.stagingDir, o.key), xattrs: undefined }))];
       await forEachLimited(staged, 16, async (o) => {
         // A symlink's target lives in its inode, committed with the directory below.
         if (!o.symlink) await fsyncFile(o.tmp);
@@ -265,6 +269,24 @@ class Importer {
   async abandon(): Promise<void> {
     await this.queue.settle().catch(() => undefined);
     await this.writer.abandon();
+  }
+
+  /** Refuse a malformed file capability; say which xattrs stay in the store only (apply-xattrs.ts sets the rest on the object's inode). */
+  private noteXattrs(h: TarHeader, rel: string): void {
+    if (h.type === 'symlink') {
+      this.onSkip?.(rel, `its extended attributes (${[...h.xattrs.keys()].join(', ')}) are kept in the store but not set: Linux allows no user xattrs on symlinks`);
+      return;
+    }
+    if (h.type === 'dir') {
+      this.onSkip?.(rel, 'extended attributes of directories are not kept (only files carry them, as objects)');
+      return;
+    }
+    if (h.type !== 'file') return;
+    const cap = h.xattrs.get('security.capability');
+    const problem = cap && capabilityProblem(cap);
+    if (problem) throw layerInvalid(`layer entry ${quoteName(h.name)} has an invalid file capability (security.capability): ${problem}`);
+    const unapplied = unappliedXattrs(h.xattrs);
+    if (unapplied.length > 0) this.onSkip?.(rel, `extended attributes ${unapplied.join(', ')} are kept in the store but not set on the file (berth sets user.* and security.capability)`);
   }
 
   /** An object the writer staged (it was not in the store). */
@@ -386,7 +408,7 @@ class Importer {
     }
     await fh.close();
     if (meta.xattrs.size > 0) await writeFile(`${tmp}${XATTRS_SUFFIX}`, encodeXattrs(meta.xattrs), { mode: 0o600, flag: 'wx' });
-    this.stagedObjects.push({ tmp, key, xattrs: meta.xattrs.size > 0, symlink: false });
+    this.stagedObjects.push({ tmp, key, ...(meta.xattrs.size > 0 && { xattrs: meta.xattrs }), symlink: false });
     this.newObjects++;
     this.newBytes += size;
   }
@@ -400,7 +422,7 @@ class Importer {
     if (!this.root0 || meta.uid !== 0 || meta.gid !== 0) await lchown(tmp, meta.uid, meta.gid).catch(ignoreIfUnprivileged);
     await lutimes(tmp, 0, 0);
     if (meta.xattrs.size > 0) await writeFile(`${tmp}${XATTRS_SUFFIX}`, encodeXattrs(meta.xattrs), { mode: 0o600, flag: 'wx' });
-    this.stagedObjects.push({ tmp, key, xattrs: meta.xattrs.size > 0, symlink: true });
+    this.stagedObjects.push({ tmp, key, ...(meta.xattrs.size > 0 && { xattrs: meta.xattrs }), symlink: true });
     this.newObjects++;
     this.newBytes += size;
   }

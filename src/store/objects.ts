@@ -21,10 +21,11 @@
  * Every variable part is length-prefixed, so the encoding is unambiguous, and
  * the first line keeps files and symlinks apart.
  *
- * xattrs (from PAX SCHILY.xattr.*) are in the key but cannot be set from
- * Node; for the rare object that has any, they are kept in a sidecar
- * objects/XX/REST.xattrs (JSON name -> base64), written before the object
- * appears so that verify can recompute the key.
+ * xattrs (from PAX SCHILY.xattr.*) are in the key, and Node cannot read
+ * them back from an inode; for the rare object that has any, they are kept
+ * in a sidecar objects/XX/REST.xattrs (JSON name -> base64), written before
+ * the object appears so that verify can recompute the key. Those a host may
+ * carry are also set on the object itself (apply-xattrs.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';

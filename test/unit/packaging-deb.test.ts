@@ -55,7 +55,7 @@ describe('packaging/build-deb.sh', { skip: hasDpkgDeb ? false : 'dpkg-deb is not
     assert.match(info, /^ Package: berth$/m);
     assert.match(info, new RegExp(`^ Version: ${version.replace(/\./g, '\\.')}$`, 'm'));
     assert.match(info, /^ Architecture: all$/m);
-    assert.match(info, /^ Depends: nodejs \(>= 20\.18\), runc \| crun, systemd, dbus, util-linux$/m);
+    assert.match(info, /^ Depends: nodejs \(>= 20\.18\), runc \| crun, systemd, dbus, util-linux, attr$/m);
     assert.match(info, /^ Installed-Size: \d+$/m);
     for (const s of ['postinst', 'prerm', 'postrm', 'conffiles', 'md5sums']) assert.match(info, new RegExp(`\\s${s}\\b`), `control member ${s}`);
   });

@@ -152,7 +152,7 @@ describe('tar reader', () => {
   });
 
   it('keeps SCHILY.xattr values as raw bytes', async () => {
-    const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xfe, 0x80, 0x00]);
+    const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xfe, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // v2, effective, non-ASCII bytes
     const [e] = await read(Buffer.concat([pax([['SCHILY.xattr.security.capability', cap], ['SCHILY.xattr.user.note', 'hi']]), file('ping', 'x'), END]));
     assert.ok(e!.xattrs.get('security.capability')?.equals(cap));
     assert.equal(e!.xattrs.get('user.note')?.toString(), 'hi');
@@ -205,7 +205,7 @@ describe('store: xattrs from PAX', () => {
   it('are part of the object key, kept in a sidecar, and verified', async () => {
     const box = await sandbox();
     const store = await Store.open(box.root);
-    const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xfe, 0x80, 0x00]);
+    const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xfe, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // v2, effective, non-ASCII bytes
     const tar = Buffer.concat([
       pax([['SCHILY.xattr.security.capability', cap]]),
       file('bin/ping', 'same bytes', { mode: 0o755 }),
