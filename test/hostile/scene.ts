@@ -3,18 +3,22 @@
  * a test host) refuses with the documented exit status and a one-line error
  * that names the thing and the fix; nothing was written outside berth's
  * directories (the test host's copy-on-write upper dirs for /etc, /var and
- * /usr/local record every write, and the unit directory is the test
- * host's own); and nothing was lost (an image pulled before is still there,
+ * /usr/local record every write, the unit directory is the test host's own,
+ * and nothing in its /run or in /tmp is newer than the case); and nothing was lost (an image pulled before is still there,
  * `berth verify` passes, an installed container still runs).
  */
 import assert from 'node:assert/strict';
-import { readdir, readlink, readFile, lstat } from 'node:fs/promises';
+import { readdir, readlink, readFile, lstat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { buildImage, type BuiltImage, type FixtureImageSpec } from '../fixtures/oci-image.ts';
 import { BERTH, BerthEnv } from '../harness/berth-env.ts';
 import type { ExecResult } from '../harness/test-host.ts';
 import { HostileRegistry, type HostileRegistryOptions } from './hostile-registry.ts';
+
+/** Paths that others write to while a case runs: systemd, the journal, the bus, runtimes (test host), tsx's cache (the test). */
+const OTHER_WRITERS = ['/run/systemd', '/run/log', '/run/dbus', '/run/user', '/run/udev', '/run/runc', '/run/crun', '/run/lock', '/run/credentials', '/run/mount', '/tmp/tsx-*'];
 
 /** Commands that read images and so take --policy. */
 const POLICY_COMMANDS = new Set(['install', 'update', 'pull']);
@@ -93,12 +97,34 @@ export class HostileScene {
    */
   async unchangedBy<T>(act: () => Promise<T>, rootMayChange: RegExp = /^store\/tmp(\/|$)|\.lock$/): Promise<T> {
     const before = await this.writes();
+    const marker = await this.mark();
     const result = await act();
     const after = await this.writes();
     assert.deepEqual(diff(before.host, after.host), [], 'nothing written on the host');
+    assert.deepEqual(await this.runTmpWritesSince(marker), [], 'nothing written in /run or /tmp');
     assert.deepEqual(diff(before.root, after.root).filter((k) => !rootMayChange.test(k)), [], "berth's root as it was");
     await this.nothingLost();
     return result;
+  }
+
+  /** A file whose mtime is the start of a case (a tick later, so that -newer catches writes in the same tick). */
+  private async mark(): Promise<string> {
+    const marker = path.join(this.env.work, '.case-start');
+    await writeFile(marker, '');
+    await sleep(20);
+    return marker;
+  }
+
+  /**
+   * What changed in the test host's /run and in /tmp after `marker`, but for
+   * other writers and the test's own directories (the test host's base holds
+   * the overlays checked above and the backing of its /run, walked as /run).
+   */
+  private async runTmpWritesSince(marker: string): Promise<string[]> {
+    const prune = [...OTHER_WRITERS, this.env.work, this.env.host.base].flatMap((p) => ['-o', '-path', p]).slice(1);
+    const r = await this.env.host.exec('find', ['/run', '/tmp', '-xdev', '(', ...prune, ')', '-prune', '-o', '-newer', marker, '-print']);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter((p) => p !== '' && p !== '/run' && p !== '/tmp');
   }
 
   /** The good image is still stored and the store verifies. */

@@ -74,6 +74,15 @@ describe('hostile templates and host files', () => {
     assert.equal(await scene.env.host.unitProperty(`${tag}.service`, 'LoadState'), 'not-found');
   };
 
+  it('the write check itself sees a write to /etc, /run or /tmp (a check of the check)', async () => {
+    const host = scene.env.host;
+    for (const file of ['/etc/berth-probe', '/run/berth-probe', `/tmp/berth-probe-${process.pid}`]) {
+      await assert.rejects(scene.unchangedBy(() => host.exec('touch', [file])), /nothing written/, file);
+      const rm = await host.exec('rm', ['-f', file]);
+      assert.equal(rm.code, 0, rm.stderr);
+    }
+  });
+
   it('keeps a --set value that closes a JSON string inert: config.json holds it literally, no key is injected', async () => {
     const evil = 'x", "evil": "y';
     const r = await scene.berth(['install', '--name', 'quoted', '--set', `RECEIVER=${evil}`, '--set', `PORT=${await unusedPort()}`, `oci:${layout}:hello`]);
