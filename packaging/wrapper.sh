@@ -1,10 +1,14 @@
 #!/bin/sh
-# berth's command: reads @CONF@ (KEY=VALUE; only "root" is used) and runs
-# berth from @LIBDIR@ with the system's node. $BERTH_ROOT and --root win.
-if [ -z "${BERTH_ROOT:-}" ] && [ -r @CONF@ ]; then
+# berth's command: reads @CONF@ (KEY=VALUE: "root" and "min-rate") and runs
+# berth from @LIBDIR@ with the system's node. The environment ($BERTH_ROOT,
+# $BERTH_MIN_RATE) and --root win over the file.
+root_given=${BERTH_ROOT:+1}
+rate_given=${BERTH_MIN_RATE:+1}
+if [ -r @CONF@ ]; then
   while IFS= read -r line || [ -n "$line" ]; do
     case $line in
-      root=*) BERTH_ROOT=${line#root=}; export BERTH_ROOT ;;
+      root=*) [ -n "$root_given" ] || { BERTH_ROOT=${line#root=}; export BERTH_ROOT; } ;;
+      min-rate=*) [ -n "$rate_given" ] || { BERTH_MIN_RATE=${line#min-rate=}; export BERTH_MIN_RATE; } ;;
     esac
   done < @CONF@
 fi

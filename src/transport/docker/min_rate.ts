@@ -14,7 +14,11 @@ export type { MinRate };
 /** 1 KiB/s over a minute: far below any working link, far above a drip. */
 export const DEFAULT_MIN_RATE: MinRate = { bytesPerSecond: 1024, windowMs: 60_000 };
 
-/** Environment variable that sets the floor: "BYTES/SECONDS" (e.g. 1024/60), or "0" for none. */
+/**
+ * Environment variable that sets the floor: "BYTES/SECONDS" (e.g. 1024/60),
+ * or "0" for none. The installed command sets it from berth.conf's min-rate
+ * (packaging/wrapper.sh), as it sets $BERTH_ROOT from root.
+ */
 export const MIN_RATE_ENV = 'BERTH_MIN_RATE';
 
 /** The floor from $BERTH_MIN_RATE, else the default; null means no floor. */
@@ -38,7 +42,7 @@ export function formatRate(rate: MinRate): string {
 /** The error for a read that stayed below the floor. */
 export function tooSlow(what: string, rate: MinRate, bytes: number, elapsedMs: number, where = ''): BerthError {
   return new BerthError('REGISTRY_UNREACHABLE', `${what}: ${bytes} bytes in ${(elapsedMs / 1000).toFixed(1)}s${where}, below the minimum of ${formatRate(rate)}`, {
-    hint: `the network or registry is too slow (or dripping on purpose); try again, or lower the floor with ${MIN_RATE_ENV}=BYTES/SECONDS`,
+    hint: `the network or registry is too slow (or dripping on purpose); try again, or lower the floor with min-rate=BYTES/SECONDS in berth.conf or ${MIN_RATE_ENV}`,
   });
 }
 
