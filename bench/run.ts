@@ -150,6 +150,8 @@ function berthEnv(): NodeJS.ProcessEnv {
 
 interface Machine {
   date: string;
+  /** The measured working tree: HEAD's short hash, "+changes" when it differs from HEAD. */
+  commit: string;
   cpus: number;
   cpuModel: string;
   memory: string;
@@ -183,6 +185,7 @@ function machineInfo(dir: string): Machine {
   const ostree = tryOutput('ostree', ['--version']);
   return {
     date: new Date().toISOString(),
+    commit: `${tryOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']) ?? '?'}${tryOutput('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'bin', 'bench']) ? ' +changes' : ''}`,
     cpus: os.availableParallelism(),
     cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? '?',
     memory: mem ? `${(Number(mem[1]) / 1024 / 1024).toFixed(1)} GiB` : '?',
@@ -616,6 +619,7 @@ ${renderVerdicts(x.sigs)}
 | disk | ${m.disk} |
 | load average | ${m.load} |
 | date | ${m.date} |
+| berth | commit ${m.commit} |
 | versions | ${Object.entries(m.versions)
     .map(([k, v]) => `${k}: ${v}`)
     .join('; ')} |
