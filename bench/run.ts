@@ -589,7 +589,6 @@ interface DocInput {
 
 function renderDoc(x: DocInput): string {
   const m = x.machine;
-  const stage = (mode: string) => median(x.stages.find((s) => s.mode === mode)?.ms ?? []) / 1000;
   const berthRow = rows.find((r) => r.what.startsWith('**berth pull'))!;
   const berthWall = med(berthRow).wall;
   const tarWall = med(rows.find((r) => r.what.startsWith('`tar -xzf` ×3 (the'))!).wall;

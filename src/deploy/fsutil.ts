@@ -1,7 +1,7 @@
 /** Small filesystem steps with crash-safe shapes: write to a temp name, fsync, rename. */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir, syncfs } from '../durable.ts';
 import { errnoCode } from '../errors.ts';
 
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
@@ -26,15 +26,6 @@ export async function replaceSymlink(target: string, link: string): Promise<void
   await syncDir(path.dirname(link));
 }
 
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * Make everything written on `dir`'s filesystem durable: one syncfs(2) (coreutils
  * `sync -f`) instead of an fsync per file and directory of a checkout (thousands
@@ -42,8 +33,7 @@ export async function syncDir(dir: string): Promise<void> {
  * (file data comes from store objects, which are durable already).
  */
 export async function syncFilesystem(dir: string): Promise<void> {
-  const ok = await new Promise<boolean>((resolve) => execFile('sync', ['-f', dir], { timeout: 10 * 60_000 }, (err) => resolve(err === null)));
-  if (ok) return;
+  if (await syncfs(dir)) return;
   const walk = async (d: string): Promise<void> => {
     for (const e of await fs.readdir(d, { withFileTypes: true })) if (e.isDirectory()) await walk(path.join(d, e.name));
     await syncDir(d);

@@ -27,6 +27,7 @@ import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
+import { syncDir } from '../durable.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import type { HostfsEntry } from '../render/exports.ts';
 import { substituteLines } from '../render/template.ts';
@@ -266,21 +267,12 @@ export async function applyHostFiles(plan: readonly PlannedHostFile[], options: 
     }
     // The new names durable too (each file's data was fsynced as it was written).
     const parents = new Set([...result.files.map((f) => path.dirname(f.path)), ...result.dirs.map((d) => path.dirname(d))]);
-    for (const p of parents) await syncDirectory(hostJoin(root, p));
+    for (const p of parents) await syncDir(hostJoin(root, p));
   } catch (e) {
     await undo(root, result);
     throw e;
   }
   return result;
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

@@ -15,7 +15,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
-import { syncDir, writeFileAtomic } from './fsutil.ts';
+import { syncDir } from '../durable.ts';
+import { writeFileAtomic } from './fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 
 export type ContainerOp = 'install' | 'update' | 'rollback' | 'uninstall';

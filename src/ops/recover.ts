@@ -20,7 +20,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest } from '../image/digest.ts';
-import { syncDir } from '../deploy/fsutil.ts';
+import { syncDir } from '../durable.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import { readIntents, removeIntent, type ContainerIntent, type Intent, type PullIntent } from '../deploy/intent.ts';
 import { removeTmpfiles } from '../deploy/tmpfiles.ts';

@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from '../durable.ts';
 import { errnoCode } from '../errors.ts';
 
-const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
+const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = constants;
 
 export async function lstatOrNull(p: string): Promise<Stats | null> {
   try {
@@ -18,16 +19,6 @@ export async function lstatOrNull(p: string): Promise<Stats | null> {
     const code = errnoCode(e);
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw e;
-  }
-}
-
-/** fsync a directory, making the names created in (or removed from) it durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, O_RDONLY | O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -34,15 +34,15 @@
  * trips per file); large files stream through fs/promises as they are
  * hashed, and the rare objects with xattrs (which need a sidecar) too.
  */
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { lchown, lutimes, mkdir, open, symlink, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { syncDir, syncFile, syncfs } from '../durable.ts';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import type { Digest } from '../image/digest.ts';
-import { forEachLimited, lstatOrNull, syncDir, TaskQueue } from './fsutil.ts';
+import { forEachLimited, lstatOrNull, TaskQueue } from './fsutil.ts';
 import { applyXattrs, capabilityProblem, unappliedXattrs } from './apply-xattrs.ts';
 import { ObjectWriter, type StageItem } from './object-writer.ts';
 import { encodeXattrs, objectHasher, objectPath, symlinkKey, XATTRS_SUFFIX } from './objects.ts';
@@ -239,8 +239,8 @@ class Importer {
       const staged = [...this.stagedObjects, ...this.writerObjects.map((o) => ({ ...o, tmp: objectPath(this.target.stagingDir, o.key), xattrs: undefined }))];
       await forEachLimited(staged, 16, async (o) => {
         // A symlink's target lives in its inode, committed with the directory below.
-        if (!o.symlink) await fsyncFile(o.tmp);
-        if (o.xattrs) await fsyncFile(`${o.tmp}${XATTRS_SUFFIX}`);
+        if (!o.symlink) await syncFile(o.tmp);
+        if (o.xattrs) await syncFile(`${o.tmp}${XATTRS_SUFFIX}`);
       });
       await syncDir(this.target.stagingDir);
     }
@@ -425,22 +425,6 @@ class Importer {
     this.stagedObjects.push({ tmp, key, ...(meta.xattrs.size > 0 && { xattrs: meta.xattrs }), symlink: true });
     this.newObjects++;
     this.newBytes += size;
-  }
-}
-
-/** syncfs(2) of the filesystem holding `dir`, via coreutils' `sync -f`; false when that is unavailable. */
-async function syncfs(dir: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    execFile('sync', ['-f', dir], { timeout: 10 * 60_000 }, (err) => resolve(err === null));
-  });
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -22,10 +22,11 @@ import { mkdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { crashPoint } from '../crashpoint.ts';
+import { syncDir } from '../durable.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import { materialise } from './checkout.ts';
-import { clearStaleStaging, lstatOrNull, makeStaging, probeUmask, RwLock, syncDir, writeDurable } from './fsutil.ts';
+import { clearStaleStaging, lstatOrNull, makeStaging, probeUmask, RwLock, writeDurable } from './fsutil.ts';
 import { collectGarbage } from './gc.ts';
 import {
   checkImageBytes,
