@@ -131,7 +131,8 @@ export async function materialise(root: DirNode, target: string, objectsDir: str
 class Linker {
   copied = false;
   private copyAll = false;
-  private readonly stats = new Map<string, { st: Stats; xattrs: ReadonlyMap<string, Buffer> }>();
+  /** What a copy needs of each object copied so far: its inode's metadata and its xattrs. */
+  private readonly objects = new Map<string, { st: Stats; xattrs: ReadonlyMap<string, Buffer> }>();
 
   constructor(
     private readonly objectsDir: string,
@@ -188,15 +189,16 @@ class Linker {
       await lutimes(p.path, 0, 0);
       return;
     }
-    let object = this.stats.get(src);
+    let object = this.objects.get(src);
     if (object === undefined) {
-      try {
-        object = { st: await lstat(src), xattrs: await readXattrs(src).catch((e: unknown) => Promise.reject(corrupt(`object ${src}`, `its xattrs are unreadable (${(e as Error).message})`))) };
-      } catch (e) {
-        if (errnoCode(e) === 'ENOENT') throw corrupt(`object ${src}`, 'it is missing');
-        throw e;
-      }
-      this.stats.set(src, object);
+      const st = await lstat(src).catch((e: unknown) => {
+        throw errnoCode(e) === 'ENOENT' ? corrupt(`object ${src}`, 'it is missing') : e;
+      });
+      const xattrs = await readXattrs(src).catch((e: unknown) => {
+        throw corrupt(`object ${src}`, `its xattrs are unreadable (${(e as Error).message})`);
+      });
+      object = { st, xattrs };
+      this.objects.set(src, object);
     }
     const { st, xattrs } = object;
     await copyFile(src, p.path, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);

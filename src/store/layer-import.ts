@@ -175,7 +175,7 @@ class Importer {
     if (base.startsWith(WHITEOUT)) return this.whiteout(h, rel, parent, base);
 
     const { mode, uid, gid, mtime } = h;
-    if (h.xattrs.size > 0) this.noteXattrs(h, rel);
+    if (h.xattrs.size > 0) this.checkXattrs(h, rel);
     switch (h.type) {
       case 'file':
         return this.file(h, rel, reader);
@@ -272,7 +272,7 @@ class Importer {
   }
 
   /** Refuse a malformed file capability; say which xattrs stay in the store only (apply-xattrs.ts sets the rest on the object's inode). */
-  private noteXattrs(h: TarHeader, rel: string): void {
+  private checkXattrs(h: TarHeader, rel: string): void {
     if (h.type === 'symlink') {
       this.onSkip?.(rel, `its extended attributes (${[...h.xattrs.keys()].join(', ')}) are kept in the store but not set: Linux allows no user xattrs on symlinks`);
       return;

@@ -1,4 +1,5 @@
-/** Small helpers shared by the e2e harness modules. */
+/** Small helpers shared by the harness modules and tests. */
+import { spawnSync } from 'node:child_process';
 
 /** Resolves true when `p` settles, false after `ms`; the timer is cleared either way (no dangling timer keeps the test process alive). */
 export function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -15,4 +16,9 @@ export function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
 /** Synchronous sleep, for process 'exit' handlers only. */
 export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Whether `command --version` runs here: for tests that skip without a host tool. */
+export function hasCommand(command: string): boolean {
+  return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
 }

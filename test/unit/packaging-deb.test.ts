@@ -11,16 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { hasCommand } from '../harness/util.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const hasDpkgDeb = (() => {
-  try {
-    execFileSync('dpkg-deb', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasDpkgDeb = hasCommand('dpkg-deb');
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {

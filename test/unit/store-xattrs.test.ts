@@ -12,18 +12,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
+import { hasCommand } from '../harness/util.ts';
 import { cleanup, countObjects, imageOf, rejectsWith, sandbox, streamOf, tarOf, type Sandbox } from './store-helpers.ts';
 
 const root = process.getuid?.() === 0;
-const hasSetfattr = (() => {
-  try {
-    execFileSync('setfattr', ['--version'], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const skip = !hasSetfattr ? 'setfattr (package attr) is not installed' : !root ? 'setting security.capability and trusted.* needs root' : false;
+const skip = !hasCommand('setfattr') ? 'setfattr (package attr) is not installed' : !root ? 'setting security.capability and trusted.* needs root' : false;
 
 /** VFS_CAP_REVISION_2 | effective, permitted = cap_net_raw (bit 13), little-endian. */
 const CAP_NET_RAW_EP = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
