@@ -41,6 +41,16 @@ export async function syncFilesystem(dir: string): Promise<void> {
   await walk(dir);
 }
 
+/** A directory's entry names, or none when the directory does not exist (other errors are thrown). */
+export async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return [];
+    throw e;
+  }
+}
+
 export async function exists(p: string): Promise<boolean> {
   try {
     await fs.lstat(p);

@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
 import { syncDir } from '../durable.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { readdirIfExists, writeFileAtomic } from './fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 
 export type ContainerOp = 'install' | 'update' | 'rollback' | 'uninstall';
@@ -92,13 +92,7 @@ export async function removeIntent(root: string, intent: Intent): Promise<void> 
 
 /** Every pending record, pulls first (a container operation may wait on its pull). */
 export async function readIntents(root: string): Promise<Intent[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(intentsDir(root));
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return [];
-    throw e;
-  }
+  const names = await readdirIfExists(intentsDir(root));
   const out: Intent[] = [];
   for (const name of names.sort((a, b) => (a === PULL_FILE ? -1 : b === PULL_FILE ? 1 : a.localeCompare(b)))) {
     const file = path.join(intentsDir(root), name);

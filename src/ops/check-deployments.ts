@@ -13,8 +13,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { errnoCode } from '../errors.ts';
-import { exists } from '../deploy/fsutil.ts';
+import { exists, readdirIfExists } from '../deploy/fsutil.ts';
 import { readInfo } from '../deploy/info.ts';
 import { readIntents } from '../deploy/intent.ts';
 import type { OpContext } from './context.ts';
@@ -24,15 +23,6 @@ export interface DeploymentCheck {
   /** Installed containers checked. */
   containers: number;
   problems: string[];
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir)).sort();
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return [];
-    throw e;
-  }
 }
 
 export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck> {
@@ -45,7 +35,7 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
     problems.push(`an interrupted ${intent.kind === 'pull' ? `pull of ${intent.reference}` : `${intent.op} of ${intent.name}`} (pid ${intent.pid}) is not recovered yet`);
   }
 
-  const entries = await readdirOrEmpty(paths.containers);
+  const entries = (await readdirIfExists(paths.containers)).sort();
   const installed = new Set<string>();
   const slots: string[] = [];
   for (const entry of entries) {
@@ -84,7 +74,7 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
   }
 
   // A unit that runs its container from berth's root (DESTDIR) is berth's.
-  for (const file of await readdirOrEmpty(paths.unitDir)) {
+  for (const file of (await readdirIfExists(paths.unitDir)).sort()) {
     if (!file.endsWith('.service')) continue;
     const name = file.slice(0, -'.service'.length);
     if (installed.has(name)) continue;

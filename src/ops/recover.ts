@@ -18,8 +18,9 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { BerthError, errnoCode } from '../errors.ts';
+import { BerthError } from '../errors.ts';
 import { parseDigest } from '../image/digest.ts';
+import { readdirIfExists } from '../deploy/fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import { readIntents, removeIntent, type ContainerIntent, type Intent, type PullIntent } from '../deploy/intent.ts';
@@ -174,15 +175,8 @@ async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void
  * locked operation makes them, so with the lock held they are a dead one's.
  */
 async function removeStaging(ctx: OpContext): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = await fs.readdir(ctx.paths.containers);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return [];
-    throw e;
-  }
   const out: string[] = [];
-  for (const entry of entries) {
+  for (const entry of await readdirIfExists(ctx.paths.containers)) {
     const full = path.join(ctx.paths.containers, entry);
     if (entry.startsWith('.staging-')) {
       await fs.rm(full, { recursive: true, force: true });
