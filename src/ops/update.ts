@@ -92,6 +92,7 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
         runtimeName: info.runtimeName,
         runtime: await findRuntime(info.runtimeName),
         ...(healthCmd ? { healthCmd } : {}),
+        ...(info.ready ? { ready: info.ready } : {}),
         ...(info.autoUpdate ? { autoUpdate: true } : {}),
         ...(info.values['UUID'] ? { uuid: info.values['UUID'] } : {}),
       },

@@ -74,3 +74,19 @@ export function tmpfilesForMissing(paths: readonly string[]): string | undefined
   const lines = [...new Set(paths)].map((p) => `d ${tmpfilesPath(p)} 0700 root root -`);
   return checkTmpfiles(`# Bind-mount sources missing on the host, created by berth (the image has no tmpfiles.template).\n${lines.join('\n')}\n`, 'generated tmpfiles');
 }
+
+/** Line types that create what they name (files, directories, links, nodes). */
+const CREATING_TYPES = new Set(['f', 'F', 'w', 'd', 'D', 'v', 'q', 'Q', 'p', 'L', 'c', 'b', 'C']);
+
+/** The paths a (checked) tmpfiles.d text creates, without trailing slashes. */
+export function pathsCreatedBy(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const fields = leadingFields(line);
+    const type = fields ? typeRe.exec(fields.type)?.[1] : undefined;
+    if (fields && type !== undefined && CREATING_TYPES.has(type)) out.add(fields.path.replace(/\/+$/, '') || '/');
+  }
+  return out;
+}
