@@ -13,7 +13,8 @@ interface UpdateArgs extends GlobalArgs, ImageSourceArgs {
   'ready-http': string | undefined;
   'ready-tcp': string | undefined;
   'ready-timeout': number | undefined;
-  'no-ready': boolean;
+  /** false with --no-ready (yargs reads --no-X as X=false). */
+  ready: boolean;
   settle: number;
   json: boolean;
 }
@@ -34,7 +35,7 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       .option('ready-http', { type: 'string', describe: 'new readiness probe: a URL that must answer 2xx/3xx' })
       .option('ready-tcp', { type: 'string', describe: 'new readiness probe: HOST:PORT that must accept connections' })
       .option('ready-timeout', { type: 'number', describe: 'seconds the readiness probe may take', defaultDescription: '60' })
-      .option('no-ready', { type: 'boolean', default: false, describe: 'drop the recorded readiness probe (the image\'s labels decide again)' })
+      .option('ready', { type: 'boolean', default: true, describe: 'keep the recorded readiness probe; --no-ready drops it (the image\'s labels decide again)' })
       .option('settle', { type: 'number', default: 5, describe: 'seconds the new version must stay active' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .check((a) => {
@@ -49,14 +50,14 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       const { BerthError } = await import('../errors.ts');
       const { checkReadiness } = await import('../render/readiness.ts');
       const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
-      if (ready !== undefined && args['no-ready']) throw new BerthError('USAGE', '--no-ready and a --ready-* probe together', { hint: 'give one of them' });
+      if (ready !== undefined && !args.ready) throw new BerthError('USAGE', '--no-ready and a --ready-* probe together', { hint: 'give one of them' });
       const options = {
         set: parseSetOptions(args.set),
         ...(args.rebase === undefined ? {} : { rebase: args.rebase }),
         noPull: args['no-pull'],
         pull: await pullOptions(args, ctx.report.warn),
         ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
-        ...(ready !== undefined ? { ready } : args['no-ready'] ? { ready: null } : {}),
+        ...(ready !== undefined ? { ready } : !args.ready ? { ready: null } : {}),
         settleMs: args.settle * 1000,
       };
       const names = args.all ? await installedNames(ctx, args.auto) : [args.name!];
