@@ -11,5 +11,5 @@ export const agentCommand: CommandModule<GlobalArgs, AgentArgs> = {
     run(args, async (ctx) => {
       const { runAgent } = await import('../agent/service.ts');
       await runAgent(ctx, { pull: await pullOptions(args, ctx.report.warn) });
-    }),
+    }, { changes: true }),
 };

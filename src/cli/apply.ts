@@ -47,5 +47,5 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
       }
       // One JSON document on stdout: the error is part of it, not a second one.
       if (result.error) process.exitCode = reportError(result.error, false);
-    }),
+    }, { changes: true }),
 };

@@ -8,6 +8,15 @@ export interface GlobalArgs {
   'lock-timeout': number | undefined;
 }
 
+/**
+ * How berth's arguments are read, for the top level and every command that
+ * sets its own (a command's parserConfiguration replaces the global one, it
+ * does not add to it). --registries.d is a name, not a path into an object;
+ * --set A=1 --set B=2 IMAGE and --pubkeys KEY SCOPE: each repeatable option
+ * takes one value, so what follows stays positional.
+ */
+export const PARSER_CONFIGURATION = { 'dot-notation': false, 'greedy-arrays': false } as const;
+
 export function globalOptions<T>(y: Argv<T>) {
   return y
     .option('root', { type: 'string', describe: 'berth state directory', defaultDescription: '$BERTH_ROOT or /var/lib/berth' })
@@ -15,16 +24,69 @@ export function globalOptions<T>(y: Argv<T>) {
     .option('lock-timeout', { type: 'number', describe: 'seconds to wait for another berth command to finish', defaultDescription: 'wait' });
 }
 
+/** What a command does to the host, checked before anything else runs. */
+export interface RunOptions {
+  /**
+   * It changes state (the store, containers, units, the trust policy): as
+   * non-root it is refused at once, with exit 9. A string names the command
+   * in the message (default: the command as typed).
+   */
+  changes?: boolean | string;
+  /**
+   * It reads berth's root: as non-root it says so when the root is not
+   * readable (berth creates it for root only), rather than failing half-way.
+   */
+  reads?: boolean;
+}
+
+/** The command as typed (`trust set`), for messages. */
+export function commandName(args: { _?: (string | number)[] }): string {
+  return (args._ ?? []).map(String).join(' ') || 'command';
+}
+
+/** --root, else $BERTH_ROOT (an empty one is unset), else the default. */
+async function rootDir(args: GlobalArgs): Promise<string | undefined> {
+  const { BerthError } = await import('../errors.ts');
+  if (args.root !== undefined) {
+    if (args.root.trim() === '') throw new BerthError('USAGE', '--root: empty path', { hint: 'give a directory, or leave --root out for $BERTH_ROOT or /var/lib/berth' });
+    return args.root;
+  }
+  const env = process.env['BERTH_ROOT'];
+  return env === undefined || env.trim() === '' ? undefined : env;
+}
+
+function lockTimeoutMs(args: GlobalArgs): number | undefined {
+  const t = args['lock-timeout'];
+  return t === undefined ? undefined : t * 1000;
+}
+
 /** Runs `body`; maps errors to exit statuses. Ops are imported lazily so --help stays fast. */
-export async function run(args: GlobalArgs & { json?: boolean }, body: (ctx: OpContext) => Promise<void>): Promise<void> {
-  const { defaultContext } = await import('../ops/context.ts');
+export async function run(args: GlobalArgs & { json?: boolean; _?: (string | number)[] }, body: (ctx: OpContext) => Promise<void>, options: RunOptions = {}): Promise<void> {
   const { stderrReporter, reportError } = await import('./output.ts');
   const json = args.json === true;
   try {
-    const lockTimeout = args['lock-timeout'];
-    await body(defaultContext(args.root ?? process.env['BERTH_ROOT'], stderrReporter(args.quiet || json), lockTimeout === undefined ? undefined : lockTimeout * 1000));
+    const { defaultContext } = await import('../ops/context.ts');
+    const ctx = defaultContext(await rootDir(args), stderrReporter(args.quiet || json), lockTimeoutMs(args));
+    const name = typeof options.changes === 'string' ? options.changes : commandName(args);
+    if (options.changes) (await import('../ops/require-root.ts')).requireRoot(name);
+    if (options.reads) await checkReadable(ctx.paths.root, name);
+    await body(ctx);
   } catch (e) {
-    process.exitCode = reportError(e, json);
+    process.exitCode = reportError(e, json, commandName(args));
+  }
+}
+
+/** As non-root, a root directory that exists but cannot be read is refused up front, by name. */
+async function checkReadable(root: string, command: string): Promise<void> {
+  if (typeof process.getuid !== 'function' || process.getuid() === 0) return;
+  const fs = await import('node:fs/promises');
+  const { constants } = await import('node:fs');
+  const { BerthError, errnoCode } = await import('../errors.ts');
+  try {
+    await fs.access(root, constants.R_OK | constants.X_OK);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return; // nothing installed, nothing stored: the command says so
+    throw new BerthError('NOT_ROOT', `berth ${command}: ${root} is readable by root only`, { hint: `run: sudo berth ${command} ...`, cause: e });
   }
 }
 

@@ -25,5 +25,5 @@ export const imagesCommand: CommandModule<GlobalArgs, ImagesArgs> = {
           ),
         ),
       );
-    }),
+    }, { reads: true }),
 };

@@ -37,5 +37,5 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
         ...d.layerDigests.map((l) => `  ${l.digest}  ${l.size}  ${l.mediaType}`),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
-    }),
+    }, { reads: true }),
 };

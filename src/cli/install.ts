@@ -84,5 +84,5 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
       }
       const what = result.unit === undefined ? 'installed (no service)' : result.activeState === 'active' ? `started ${result.unit}` : `enabled ${result.unit} (not started)`;
       process.stdout.write(`${result.name}: installed ${result.image} and ${what}\n`);
-    }),
+    }, { changes: true }),
 };

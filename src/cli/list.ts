@@ -23,5 +23,5 @@ export const listCommand: CommandModule<GlobalArgs, ListArgs> = {
           containers.map((c) => [c.name, c.image, shortDigest(c.manifestDigest), String(c.slot), `${c.activeState}/${c.subState}`, c.since ?? '-']),
         ),
       );
-    }),
+    }, { reads: true }),
 };

@@ -21,5 +21,5 @@ export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
       for (const i of loaded) {
         process.stdout.write(`${i.reference}: ${i.digest}\n  ${i.layers} layer(s): ${i.fetchedLayers} imported; ${i.signatures} signature(s); accepted by ${i.requirement}\n`);
       }
-    }),
+    }, { changes: true }),
 };

@@ -18,7 +18,7 @@ export const mountCommand: CommandModule<GlobalArgs, MountArgs> = {
       const { mountImage } = await import('../ops/mount.ts');
       const r = await mountImage(ctx, args.image, args.dir);
       process.stdout.write(`${r.dir}: ${r.digest} (read-only)\n`);
-    }),
+    }, { changes: true }),
 };
 
 interface UmountArgs extends GlobalArgs {
@@ -34,5 +34,5 @@ export const umountCommand: CommandModule<GlobalArgs, UmountArgs> = {
       const { umountImage } = await import('../ops/mount.ts');
       const r = await umountImage(ctx, args.dir);
       process.stdout.write(`${r.dir}: unmounted\n`);
-    }),
+    }, { changes: true }),
 };

@@ -1,5 +1,5 @@
 /** How berth talks to people and scripts: progress on stderr, results on stdout. */
-import { BerthError, ExitCode } from '../errors.ts';
+import { BerthError, errnoCode, ExitCode } from '../errors.ts';
 import type { Reporter } from '../ops/context.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY === true && !process.env['NO_COLOR'] && process.env['TERM'] !== 'dumb';
@@ -86,15 +86,60 @@ class ProgressBlock {
 /** Text without its colour escape sequences, which take no columns. */
 const visible = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
 
+/** The errno code of `e` or of one of its causes. */
+function errnoOf(e: unknown): { code: string; path: string | undefined } | undefined {
+  for (let c: unknown = e, i = 0; c !== undefined && c !== null && i < 5; c = (c as { cause?: unknown }).cause, i++) {
+    const code = errnoCode(c);
+    if (code !== undefined && /^E[A-Z0-9]+$/.test(code)) {
+      const p = (c as { path?: unknown }).path;
+      return { code, path: typeof p === 'string' ? p : undefined };
+    }
+  }
+  return undefined;
+}
+
+const firstLine = (s: string) => s.split('\n')[0] ?? '';
+
+/**
+ * What a user sees of any failure: a BerthError as it is, a system error
+ * (permission, disk, missing file) as one line naming the path, and anything
+ * else as one line that says it is a bug. Never a stack trace, unless
+ * $BERTH_DEBUG is set.
+ */
+export function asBerthError(e: unknown, command = 'command'): BerthError {
+  const asRoot = typeof process.getuid !== 'function' || process.getuid() === 0;
+  const errno = errnoOf(e);
+  if (e instanceof BerthError && e.code === 'NOT_ROOT') return e;
+  if (!asRoot && (errno?.code === 'EACCES' || errno?.code === 'EPERM')) {
+    const what = e instanceof BerthError ? e.message : `permission denied${errno.path ? `: ${errno.path}` : ''}`;
+    return new BerthError('NOT_ROOT', `berth ${command} needs root: ${firstLine(what)}`, { hint: `run: sudo berth ${command} ...`, cause: e });
+  }
+  if (e instanceof BerthError) return e;
+  if (errno !== undefined) {
+    const message = e instanceof Error ? firstLine(e.message) : String(e);
+    return new BerthError('IO_ERROR', message, { hint: errno.path ? `check ${errno.path}` : 'check the paths given', cause: e });
+  }
+  const message = e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${firstLine(e.message)}` : firstLine(String(e));
+  return new BerthError('INTERNAL', message, { hint: 'this is a bug in berth; please report it with the output of BERTH_DEBUG=1 berth ...', cause: e });
+}
+
+/** $BERTH_DEBUG set (and not 0): errors show their stack traces. */
+export const debugging = () => !['', '0', undefined].includes(process.env['BERTH_DEBUG']);
+
 /** Print an error (one line, then its hint and details) and return the exit status. */
-export function reportError(e: unknown, json: boolean): number {
-  const err = e instanceof BerthError ? e : new BerthError('INTERNAL', (e as Error)?.stack ?? String(e), { hint: 'this is a bug in berth; please report it' });
+export function reportError(e: unknown, json: boolean, command?: string): number {
+  const err = asBerthError(e, command);
   if (json) {
     process.stdout.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
   }
   const hint = err.hint ? ` (${err.hint})` : '';
   process.stderr.write(`${paint(process.stderr, '31', `berth: error: ${err.message}`)}${hint}\n`);
   for (const line of err.details) process.stderr.write(`  ${line}\n`);
+  if (debugging()) {
+    for (let c: unknown = e, i = 0; c !== undefined && c !== null && i < 5; c = (c as { cause?: unknown }).cause, i++) {
+      process.stderr.write(`${c instanceof Error ? (c.stack ?? c.message) : String(c)}\n`);
+    }
+  }
   return err.exitCode ?? ExitCode.failure;
 }
 

@@ -16,5 +16,5 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
       const r = await prune(ctx);
       if (args.json) return (await import('./output.ts')).printJson(r);
       process.stdout.write(`freed ${formatBytes(r.bytes)}: ${r.images} image(s), ${r.layers} layer(s), ${r.objects} object(s)\n`);
-    }),
+    }, { changes: true }),
 };

@@ -21,5 +21,5 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
       const { formatBytes } = await import('../ops/pull.ts');
       const stored = r.layers - r.fetchedLayers;
       process.stdout.write(`${r.reference}: ${r.manifestDigest}\n  ${r.layers} layer(s): ${r.fetchedLayers} fetched, ${stored} already stored; ${formatBytes(r.newBytes)} of new objects\n`);
-    }),
+    }, { changes: true }),
 };

@@ -14,5 +14,5 @@ export const rmiCommand: CommandModule<GlobalArgs, RmiArgs> = {
       const { rmi } = await import('../ops/images.ts');
       const r = await rmi(ctx, args.image);
       process.stdout.write(`removed ${r.removed.join(', ')}\n`);
-    }),
+    }, { changes: true }),
 };

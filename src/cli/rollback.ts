@@ -19,5 +19,5 @@ export const rollbackCommand: CommandModule<GlobalArgs, RollbackArgs> = {
       const r = await rollback(ctx, args.name);
       if (args.json) return (await import('./output.ts')).printJson(r);
       process.stdout.write(`${r.name}: rolled back to ${r.image} (${r.manifestDigest}) in slot ${r.slot}\n`);
-    }),
+    }, { changes: true }),
 };

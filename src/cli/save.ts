@@ -23,5 +23,5 @@ export const saveCommand: CommandModule<GlobalArgs, SaveArgs> = {
       const { formatBytes } = await import('../ops/pull.ts');
       process.stdout.write(`${r.file}: ${r.images.length} image(s), ${r.blobs} blob(s), ${formatBytes(r.bytes)}\n`);
       for (const i of r.images) process.stdout.write(`  ${i.reference}: ${i.digest}, ${i.layers} layer(s), ${i.signatures} signature(s)\n`);
-    }),
+    }, { changes: true }),
 };

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ExitCode } from '../errors.ts';
-import { run, type GlobalArgs } from './common.ts';
+import { PARSER_CONFIGURATION, run, type GlobalArgs } from './common.ts';
 
 interface SignArgs extends GlobalArgs {
   image: string;
@@ -19,7 +19,7 @@ export const signCommand: CommandModule<GlobalArgs, SignArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       // "--registries.d" is one option, not registries: { d }.
-      .parserConfiguration({ 'dot-notation': false })
+      .parserConfiguration(PARSER_CONFIGURATION)
       .positional('image', { type: 'string', demandOption: true, describe: 'docker://HOST[:PORT]/REPO[:TAG|@DIGEST]' })
       .option('key', { type: 'string', demandOption: true, describe: 'secret key file (gpg --export-secret-keys [--armor] FINGERPRINT)' })
       .option('identity', { type: 'string', describe: 'the identity to vouch for, HOST/REPO:TAG', defaultDescription: "the image's reference" })

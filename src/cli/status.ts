@@ -27,5 +27,5 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
       }
       if (s.journal.length) lines.push('journal:', ...s.journal.map((l) => `  ${l}`));
       process.stdout.write(`${lines.join('\n')}\n`);
-    }),
+    }, { reads: true }),
 };

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { run, type GlobalArgs } from './common.ts';
+import { PARSER_CONFIGURATION, run, type GlobalArgs } from './common.ts';
 
 interface TrustArgs extends GlobalArgs {
   policy: string | undefined;
@@ -69,7 +69,7 @@ const setCommand: CommandModule<TrustArgs, SetArgs> = {
       if (args.json) return (await import('./output.ts')).printJson(r);
       process.stdout.write(`${r.policy}: ${r.transport === 'default' ? 'default' : `${r.transport} ${JSON.stringify(r.scope)}`} -> ${JSON.stringify(r.requirement)}\n`);
       if (r.registriesFile !== undefined) process.stdout.write(`${r.registriesFile}: lookaside ${args.lookaside}\n`);
-    }),
+    }, { changes: args.policy === undefined }),
 };
 
 const defaultCommand: CommandModule<TrustArgs, DefaultArgs> = {
@@ -82,7 +82,7 @@ const defaultCommand: CommandModule<TrustArgs, DefaultArgs> = {
       const r = await setDefaultTrust(args.type, paths(args));
       if (args.json) return (await import('./output.ts')).printJson(r);
       process.stdout.write(`${r.policy}: default -> ${JSON.stringify(r.requirement)}\n`);
-    }),
+    }, { changes: args.policy === undefined }),
 };
 
 export const trustCommand: CommandModule<GlobalArgs, TrustArgs> = {
@@ -91,7 +91,7 @@ export const trustCommand: CommandModule<GlobalArgs, TrustArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       // "--registries.d" is one option, not registries: { d }.
-      .parserConfiguration({ 'dot-notation': false })
+      .parserConfiguration(PARSER_CONFIGURATION)
       .option('policy', { type: 'string', describe: 'trust policy file', defaultDescription: '/etc/containers/policy.json' })
       .option('registries.d', { type: 'string', describe: 'look-aside signature store configuration directory', defaultDescription: '/etc/containers/registries.d' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })

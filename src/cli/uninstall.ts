@@ -32,5 +32,5 @@ export const uninstallCommand: CommandModule<GlobalArgs, UninstallArgs> = {
         if (!args.json) process.stdout.write(result.removed ? `${result.name}: uninstalled\n` : `${result.name}: not installed, nothing to do\n`);
       }
       if (args.json) (await import('./output.ts')).printJson(args.all ? results : results[0]);
-    }),
+    }, { changes: true }),
 };

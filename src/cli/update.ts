@@ -76,5 +76,5 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       }
       if (args.json) (await import('./output.ts')).printJson(args.all ? { results, failed } : results[0]);
       if (failed.length > 0) throw new BerthError('UPDATE_FAILED', `${failed.length} of ${names.length} update(s) failed`, { hint: 'each was rolled back; see the messages above', details: failed });
-    }),
+    }, { changes: true }),
 };

@@ -35,5 +35,5 @@ export const verifyCommand: CommandModule<GlobalArgs, VerifyArgs> = {
           hint: 'run berth verify as root to recover interrupted operations; otherwise reinstall (berth uninstall, berth install) the container named',
         });
       }
-    }),
+    }, args.repair ? { changes: 'verify --repair' } : { reads: true }),
 };

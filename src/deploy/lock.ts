@@ -29,16 +29,23 @@ export interface Lock {
 
 const READY = 'locked';
 
+/** flock's exit status when the lock is busy (or the wait timed out); any other failure is an error, not "busy". */
+const BUSY = 75;
+
 /** Try to take the lock once; resolves undefined when it is busy (or the wait timed out). */
 function tryFlock(file: string, waitSeconds: number | undefined): Promise<Lock | undefined> {
-  const args = waitSeconds === undefined ? ['-x', file] : waitSeconds === 0 ? ['-x', '-n', file] : ['-x', '-w', String(waitSeconds), file];
-  const child = spawn('flock', [...args, 'sh', '-c', `echo ${READY}; exec cat >/dev/null`], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const wait = waitSeconds === undefined ? [] : waitSeconds === 0 ? ['-n'] : ['-w', String(waitSeconds)];
+  const child = spawn('flock', ['-x', '-E', String(BUSY), ...wait, file, 'sh', '-c', `echo ${READY}; exec cat >/dev/null`], { stdio: ['pipe', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
+    let err = '';
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.once('error', (e) =>
       reject(new BerthError('MISSING_TOOL', `cannot run flock to lock ${file}: ${e.message}`, { hint: 'install util-linux', cause: e })),
     );
+    child.stderr.on('data', (d: Buffer) => {
+      if (err.length < 4096) err += d.toString();
+    });
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes(READY)) {
@@ -51,8 +58,12 @@ function tryFlock(file: string, waitSeconds: number | undefined): Promise<Lock |
         });
       }
     });
-    child.once('exit', () => {
-      if (!out.includes(READY)) resolve(undefined);
+    child.once('exit', (code) => {
+      if (out.includes(READY)) return;
+      if (code === BUSY) return resolve(undefined);
+      const why = err.trim().split('\n')[0]?.replace(/^flock: /, '') || `flock exited with status ${code}`;
+      const denied = /permission denied/i.test(why) && process.getuid?.() !== 0;
+      reject(new BerthError(denied ? 'NOT_ROOT' : 'IO_ERROR', `cannot lock ${file}: ${why}`, { hint: denied ? 'berth changes state as root only' : `check ${path.dirname(file)}` }));
     });
   });
 }
