@@ -14,12 +14,13 @@
  * from the store.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { BerthError } from '../errors.ts';
+import { removeOnInterrupt } from '../interrupt.ts';
 import { decompressor } from '../image/compression.ts';
 import { digestOf, encodedOf, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
 import { layerCompression, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
@@ -68,6 +69,7 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
   requireRoot('save');
   if (images.length === 0) throw new BerthError('USAGE', 'name at least one image to save', { hint: 'berth save IMAGE... -o FILE' });
   const file = path.resolve(output);
+  await checkOutput(file);
   const entries: Entry[] = await locked(ctx, `save ${images.join(' ')}`, async () => {
     const store = await Store.open(ctx.paths.root);
     const out: Entry[] = [];
@@ -83,8 +85,10 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
 
   const pack = tarStream.pack();
   const tmp = `${file}.tmp-${process.pid}`;
+  const forget = removeOnInterrupt(tmp);
+  let writeError: unknown;
   const written = pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-  written.catch(() => undefined); // awaited below; a failure of the writer also ends pack's entries
+  written.catch((e: unknown) => (writeError ??= e)); // awaited below; a failure of the writer also ends pack's entries
   const seen = new Set<string>();
   let bytes = 0;
   const put = async (name: string, data: Buffer) => {
@@ -142,10 +146,17 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
     await written;
     await rename(tmp, file);
   } catch (e) {
+    // The writer's own failure (disk full, directory gone) is the cause; the pack only reports it was destroyed.
+    const cause = writeError ?? e;
     pack.destroy();
     await written.catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
-    throw e;
+    if (cause !== e && !(cause instanceof BerthError)) {
+      throw new BerthError('IO_ERROR', `cannot write ${file}: ${(cause as Error).message}`, { hint: `check ${path.dirname(file)}`, cause });
+    }
+    throw cause;
+  } finally {
+    forget();
   }
   return {
     file,
@@ -156,6 +167,14 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
 }
 
 const EPOCH = new Date(0);
+
+/** `-o FILE`: its directory must exist and FILE must not be a directory; checked before anything is pulled. */
+async function checkOutput(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) throw new BerthError('USAGE', `--output ${file}: no directory ${dir}`, { hint: 'create it first, or write the bundle elsewhere' });
+  if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new BerthError('USAGE', `--output ${file} is a directory`, { hint: 'name the bundle file, e.g. DIR/images.tar' });
+}
 
 /** One regular file into the tar; resolves when its bytes are in (the pack's backpressure). */
 function addEntry(pack: tarStream.Pack, name: string, size: number, data: Buffer | Readable): Promise<void> {
