@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'ALREADY_INSTALLED'
   | 'IMAGE_IN_USE'
+  | 'AMBIGUOUS'
   | 'LOCKED'
   | 'CONFLICT_BUS_NAME'
   | 'START_FAILED'
@@ -71,6 +72,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   UNSAFE_PATH: ExitCode.integrity,
   ALREADY_INSTALLED: ExitCode.conflict,
   IMAGE_IN_USE: ExitCode.conflict,
+  AMBIGUOUS: ExitCode.conflict, // a short image ID that more than one image starts with
   LOCKED: ExitCode.conflict,
   CONFLICT_BUS_NAME: ExitCode.conflict,
   START_FAILED: ExitCode.startFailed,

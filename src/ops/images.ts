@@ -25,14 +25,19 @@ export interface ImageSummary {
   platform: string;
   layers: number;
   size: number;
-  created: string;
+  /** When the image was built (its config's `created`), if it says. */
+  created: string | undefined;
+  /** When it came into this store. */
+  pulled: string;
   signatures: number;
   /** Containers whose deployments use it. */
   usedBy: string[];
 }
 
 export async function images(ctx: OpContext): Promise<ImageSummary[]> {
-  const store = await Store.open(ctx.paths.root);
+  // Reading never creates the store.
+  const store = await Store.openExisting(ctx.paths.root);
+  if (store === undefined) return [];
   const used = await imagesInUse(ctx.paths);
   return (await store.listImages()).map((i) => summary(i, used));
 }
@@ -44,7 +49,8 @@ export interface ImageDetails extends ImageSummary {
 }
 
 export async function inspect(ctx: OpContext, image: string): Promise<ImageDetails> {
-  const store = await Store.open(ctx.paths.root);
+  const store = await Store.openExisting(ctx.paths.root);
+  if (store === undefined) throw notFound(image);
   const stored = await find(store, image);
   const used = await imagesInUse(ctx.paths);
   return {
@@ -69,10 +75,9 @@ export async function rmi(ctx: OpContext, image: string): Promise<{ removed: str
         return { removed: [ref] };
       }
     }
-    const stored = await find(store, image);
+    const { stored, byDigest } = await lookup(store, image);
     const used = await imagesInUse(ctx.paths);
     const users = used.get(stored.manifestDigest) ?? [];
-    const byDigest = isDigestArg(image);
     const refs = byDigest ? stored.references : [canonical(image)];
     const lastRef = stored.references.every((r) => refs.includes(r));
     if (lastRef && users.length > 0) {
@@ -117,9 +122,14 @@ export async function verify(ctx: OpContext, repair: boolean): Promise<FullVerif
   if (repair) {
     return locked(ctx, 'verify --repair', async () => ({ ...(await state()), store: await (await Store.open(ctx.paths.root)).verify({ repair }) }), { recover: false });
   }
+  // Checking creates nothing: no root yet, nothing to check.
+  if ((await fs.stat(ctx.paths.root).catch(() => undefined)) === undefined) {
+    return { store: { ok: true, checked: { objects: 0, layers: 0, images: 0 }, problems: [], repaired: 0 }, deployments: { ok: true, containers: 0, problems: [] }, recovered: [] };
+  }
   // The deployment check is quick and needs a quiet moment; the store re-hash may take long and runs unlocked, as before.
   const checked = asRoot ? await locked(ctx, 'verify', state, { recover: false }) : await state();
-  return { store: await (await Store.open(ctx.paths.root)).verify({ repair }), ...checked };
+  const store = await Store.openExisting(ctx.paths.root);
+  return { store: store === undefined ? { ok: true, checked: { objects: 0, layers: 0, images: 0 }, problems: [], repaired: 0 } : await store.verify({ repair }), ...checked };
 }
 
 /** Manifest digest -> names of containers whose slots (either one) use it. */
@@ -141,6 +151,12 @@ export async function imagesInUse(paths: Paths): Promise<Map<string, string[]>> 
   return used;
 }
 
+/** The image config's `created`, when it is a string. */
+function builtAt(i: StoredImage): string | undefined {
+  const c = (i.config as { created?: unknown }).created;
+  return typeof c === 'string' ? c : undefined;
+}
+
 function summary(i: StoredImage, used: Map<string, string[]>): ImageSummary {
   return {
     digest: i.manifestDigest,
@@ -148,33 +164,60 @@ function summary(i: StoredImage, used: Map<string, string[]>): ImageSummary {
     platform: formatPlatform({ os: i.config.os, architecture: i.config.architecture }),
     layers: i.manifest.layers.length,
     size: i.size,
-    created: i.created,
+    created: builtAt(i),
+    pulled: i.created,
     signatures: i.signatures.length,
     usedBy: [...new Set(used.get(i.manifestDigest) ?? [])],
   };
 }
 
+/** Could be an image ID: a digest, or a prefix of one (3+ hex digits, as podman takes). */
 function isDigestArg(image: string): boolean {
-  return /^(sha256:)?[a-f0-9]{12,64}$/.test(image);
+  return /^(sha256:[a-f0-9]{1,64}|[a-f0-9]{3,64})$/.test(image);
 }
 
 function canonical(image: string): string {
   return formatReference(parseImageReference(image));
 }
 
-/** An image by reference, full digest or unique digest prefix (12+ hex digits). */
+/** An image by reference, full digest or unique ID (digest) prefix. */
 export async function find(store: Store, image: string): Promise<StoredImage> {
-  let digest: Digest | undefined;
-  if (isDigestArg(image)) {
-    const hex = image.replace(/^sha256:/, '');
-    const matches = (await store.listImages()).filter((i) => i.manifestDigest.slice(7).startsWith(hex));
-    if (matches.length > 1) throw new BerthError('USAGE', `digest prefix ${image} is ambiguous`, { hint: 'give more digits' });
-    digest = matches[0]?.manifestDigest;
-    if (hex.length === 64) digest ??= parseDigest(`sha256:${hex}`);
-  } else {
-    digest = await store.resolveReference(canonical(image));
+  return (await lookup(store, image)).stored;
+}
+
+/**
+ * `image` as a reference, else as an image ID: a full digest or a prefix of
+ * one. A name that is also hex (a short name such as "cafe") is a reference
+ * first. A prefix more than one image starts with is a conflict, naming them.
+ */
+export async function lookup(store: Store, image: string): Promise<{ stored: StoredImage; byDigest: boolean }> {
+  if (!image.startsWith('sha256:') && !/^[a-f0-9]{64}$/.test(image)) {
+    let ref: string | undefined;
+    try {
+      ref = canonical(image);
+    } catch (e) {
+      if (!isDigestArg(image)) throw e;
+    }
+    const digest = ref === undefined ? undefined : await store.resolveReference(ref);
+    const stored = digest === undefined ? undefined : await store.getImage(digest);
+    if (stored) return { stored, byDigest: false };
+    if (!isDigestArg(image)) throw notFound(image);
   }
-  const stored = digest === undefined ? undefined : await store.getImage(digest);
-  if (!stored) throw new BerthError('IMAGE_NOT_FOUND', `image ${image} is not in the store`, { hint: 'berth images lists the stored images; berth pull fetches one' });
-  return stored;
+  if (!isDigestArg(image)) throw notFound(image);
+  const hex = image.replace(/^sha256:/, '');
+  const matches = (await store.listImages()).filter((i) => i.manifestDigest.slice(7).startsWith(hex));
+  if (matches.length > 1) {
+    const names = matches.map((i) => `${i.manifestDigest.slice(7, 19)}${i.references.length ? ` (${i.references.join(', ')})` : ''}`);
+    throw new BerthError('AMBIGUOUS', `image ID ${image} matches ${matches.length} images: ${names.join('; ')}`, { hint: 'give more digits' });
+  }
+  if (matches[0]) return { stored: matches[0], byDigest: true };
+  if (hex.length === 64) {
+    const stored = await store.getImage(parseDigest(`sha256:${hex}`));
+    if (stored) return { stored, byDigest: true };
+  }
+  throw notFound(image);
+}
+
+function notFound(image: string): BerthError {
+  return new BerthError('IMAGE_NOT_FOUND', `image ${image} is not in the store`, { hint: 'berth images lists the stored images; berth pull fetches one' });
 }

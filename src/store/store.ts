@@ -102,6 +102,21 @@ export class Store {
     return new Store(d.dir);
   }
 
+  /**
+   * The store under `berthRoot` for reading only (images, inspect, verify
+   * without repair): nothing is created or cleared, so these work as any
+   * user who can read it; undefined when there is no store yet.
+   */
+  static async openExisting(berthRoot: string): Promise<Store | undefined> {
+    const d = storeDirs(resolve(berthRoot, 'store'));
+    for (const sub of [d.dir, d.objects, d.layers, d.images, d.refs]) {
+      const st = await lstatOrNull(sub);
+      if (st === null) return undefined;
+    }
+    if (!sharedByDir.has(d.dir)) sharedByDir.set(d.dir, { lock: new RwLock(), fanout: new Set(), umask: 0o022 });
+    return new Store(d.dir);
+  }
+
   async hasLayer(diffId: Digest): Promise<boolean> {
     return (await lstatOrNull(join(this.d.layers, layerFileName(parseDigest(diffId, 'diff_id'))))) !== null;
   }

@@ -17,7 +17,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.ts';
 import { forEachLimited, lstatOrNull } from './fsutil.ts';
-import { decodeImageRecord, digestFileName, digestFromFileName, listImageDigests } from './images.ts';
+import { decodeImageRecord, digestFileName, digestFromFileName, listImageDigests, listRefs } from './images.ts';
 import { decodeLayerRecord } from './layer-record.ts';
 import type { StoreDirs } from './layout.ts';
 import { hashObjectFile, XATTRS_SUFFIX } from './objects.ts';
@@ -119,18 +119,24 @@ export async function verifyStore(d: StoreDirs, repair: boolean): Promise<Verify
 
   // Image records.
   const images = await listImageDigests(d.images);
+  // Problems name an image by its references too: a digest alone says little to its user.
+  const refs = await listRefs(d.refs).catch(() => []);
+  const named = (digest: string) => {
+    const names = refs.filter((r) => r.digest === digest).map((r) => r.reference);
+    return names.length > 0 ? `image ${digest} (${names.join(', ')})` : `image ${digest}`;
+  };
   for (const digest of images) {
     const file = join(d.images, digestFileName(digest));
     try {
       const image = decodeImageRecord(await readFile(file, 'utf8'), digest);
       const missing = image.config.rootfs.diff_ids.filter((l) => !layers.has(l));
       if (missing.length > 0) {
-        problems.push(`image ${digest} needs ${missing.length} missing or damaged layer(s), e.g. ${missing[0]}`);
+        problems.push(`${named(digest)} needs ${missing.length} missing or damaged layer(s), e.g. ${missing[0]}`);
         await drop(file);
       }
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') continue;
-      problems.push(`image record ${digest} is damaged: ${e instanceof Error ? e.message : String(e)}`);
+      problems.push(`${named(digest).replace(/^image /, 'image record ')} is damaged: ${e instanceof Error ? e.message : String(e)}`);
       await drop(file);
     }
   }
