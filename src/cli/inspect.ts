@@ -11,7 +11,7 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
   describe: 'Show a stored image: layers, config, signatures',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .positional('image', { type: 'string', demandOption: true, describe: 'reference or digest (prefix)' })
+      .positional('image', { type: 'string', demandOption: true, describe: 'reference, or image ID (a digest or its first 3+ hex digits)' })
       .option('json', { type: 'boolean', default: false, describe: 'print as JSON' }) as Argv<InspectArgs>,
   handler: (args: ArgumentsCamelCase<InspectArgs>) =>
     run(args, async (ctx) => {

@@ -12,12 +12,15 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     imageSourceOptions(y)
       .positional('image', { type: 'string', demandOption: true, describe: 'docker://…, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or a short name' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as Argv<PullArgs>,
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress; print only the digest' }) as Argv<PullArgs>,
   handler: (args: ArgumentsCamelCase<PullArgs>) =>
     run(args, async (ctx) => {
       const { pull } = await import('../ops/images.ts');
       const r = await pull(ctx, args.image, await pullOptions(args, ctx.report.warn));
       if (args.json) return (await import('./output.ts')).printJson({ reference: r.reference, digest: r.manifestDigest, layers: r.layers, fetchedLayers: r.fetchedLayers, newBytes: r.newBytes });
+      // -q, as podman pull -q: only the image's digest, for scripts.
+      if (args.quiet) return void process.stdout.write(`${r.manifestDigest}\n`);
       const { formatBytes } = await import('../ops/pull.ts');
       const stored = r.layers - r.fetchedLayers;
       process.stdout.write(`${r.reference}: ${r.manifestDigest}\n  ${r.layers} layer(s): ${r.fetchedLayers} fetched, ${stored} already stored; ${formatBytes(r.newBytes)} of new objects\n`);

@@ -25,6 +25,7 @@ export const uninstallCommand: CommandModule<GlobalArgs, UninstallArgs> = {
     run(args, async (ctx) => {
       const { uninstall } = await import('../ops/uninstall.ts');
       const names = args.all ? await (await import('../ops/update.ts')).installedNames(ctx, false) : [args.name!];
+      if (names.length === 0 && !args.json) process.stdout.write('nothing to uninstall: no container is installed\n');
       const results = [];
       for (const name of names) {
         const result = await uninstall(ctx, name, { purgeData: args['purge-data'] });

@@ -61,6 +61,7 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
         settleMs: args.settle * 1000,
       };
       const names = args.all ? await installedNames(ctx, args.auto) : [args.name!];
+      if (names.length === 0 && !args.json) process.stdout.write(args.auto ? 'nothing to update: no container was installed with --auto-update\n' : 'nothing to update: no container is installed\n');
       const results = [];
       const failed: string[] = [];
       for (const name of names) {
