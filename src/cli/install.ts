@@ -62,11 +62,13 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
       const { parseSetOptions } = await import('../render/values.ts');
       const { checkReadiness } = await import('../render/readiness.ts');
       const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
+      const ordering = { after: args.after, before: args.before, requires: args.requires, wants: args.wants, requiredBy: args['required-by'], wantedBy: args['wanted-by'] };
+      await (await import('./check-ordering.ts')).checkOrderingNames(ctx, ordering, args.name);
       const result = await install(ctx, {
         image: args.image,
         ...(args.name === undefined ? {} : { name: args.name }),
         set: parseSetOptions(args.set),
-        ordering: { after: args.after, before: args.before, requires: args.requires, wants: args.wants, requiredBy: args['required-by'], wantedBy: args['wanted-by'] },
+        ordering,
         ...(args.runtime === undefined ? {} : { runtime: args.runtime }),
         pull: await pullOptions(args, ctx.report.warn),
         pullPolicy: args.pull,
