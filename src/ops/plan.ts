@@ -3,7 +3,8 @@
  * entries are applied in. Pure: nothing here reads the host or the network,
  * so a plan is checked whole before anything is touched. See docs/plan.md.
  */
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { didYouMean } from '../did-you-mean.ts';
 import { BerthError } from '../errors.ts';
 import { parseImageReference } from '../image/reference.ts';
 import { checkName } from '../deploy/paths.ts';
@@ -47,7 +48,44 @@ const DEFAULT_KEYS = ['tlsVerify', 'runtime'] as const;
 const TOP_KEYS = ['version', 'containers', 'defaults'] as const;
 
 function invalid(where: string, message: string, hint = 'docs/plan.md describes the plan format'): BerthError {
-  return new BerthError('USAGE', `${where}: ${message}`, { hint });
+  return new BerthError('USAGE', where === '' ? message : `${where}: ${message}`, { hint });
+}
+
+/**
+ * Every problem of a plan, not only the first: each check records what it
+ * finds and the plan is refused once, at the end, one line per problem.
+ */
+class Problems {
+  readonly list: BerthError[] = [];
+
+  add(e: BerthError): void {
+    this.list.push(e);
+  }
+
+  /** `fn`'s value, or undefined with its error recorded. */
+  attempt<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e;
+      this.add(e);
+      return undefined;
+    }
+  }
+
+  /** Nothing when there were none; the one problem as it is; else all of them, one line each. */
+  check(source: string): void {
+    const [first] = this.list;
+    if (first === undefined) return;
+    const line = (e: BerthError) => `${source}: ${e.message}`;
+    if (this.list.length === 1) throw new BerthError(first.code, line(first), { hint: first.hint ?? '' });
+    const hints = new Set(this.list.map((e) => e.hint));
+    const hint = hints.size === 1 ? (first.hint ?? '') : 'docs/plan.md describes the plan format';
+    throw new BerthError(first.code, `${source}: ${this.list.length} problems`, {
+      hint,
+      details: this.list.map((e) => `${line(e)}${e.hint && e.hint !== hint ? ` (${e.hint})` : ''}`),
+    });
+  }
 }
 
 type Obj = Record<string, unknown>;
@@ -60,14 +98,18 @@ function typeName(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
 }
 
-function checkKeys(o: Obj, allowed: readonly string[], where: string): void {
+const join = (where: string, key: string) => (where === '' ? key : `${where}.${key}`);
+
+function checkKeys(o: Obj, allowed: readonly string[], where: string, problems: Problems): void {
   for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw invalid(`${where}.${key}`, 'unknown key', `allowed here: ${allowed.join(', ')}`);
+    if (allowed.includes(key)) continue;
+    const near = didYouMean(key, allowed);
+    problems.add(invalid(join(where, key), 'unknown key', near ?? `allowed here: ${allowed.join(', ')}`));
   }
 }
 
 function str(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v === '') throw invalid(where, `expected a non-empty string, got ${typeName(v)}`);
+  if (typeof v !== 'string' || v === '') throw invalid(where, `expected a non-empty string, got ${v === undefined ? 'nothing' : typeName(v)}`);
   return v;
 }
 
@@ -80,31 +122,50 @@ function bool(v: unknown, where: string, fallback: boolean): boolean {
 /** The plan file's text to a validated Plan; `source` names it in messages. */
 export function parsePlan(text: string, source = 'plan'): Plan {
   // uniqueKeys (the default) makes a repeated key an error rather than a silent override.
-  const doc = parseDocument(text, { prettyErrors: false });
-  const err = doc.errors[0];
-  if (err) throw new BerthError('USAGE', `${source}: not valid YAML: ${err.message.split('\n')[0]}`, { hint: 'fix the YAML syntax' });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
+  if (doc.errors.length > 0) {
+    const problems = new Problems();
+    for (const err of doc.errors) {
+      const at = lineCounter.linePos(err.pos[0]);
+      problems.add(new BerthError('USAGE', `line ${at.line}, column ${at.col}: not valid YAML: ${err.message.split('\n')[0]}`, { hint: 'fix the YAML syntax' }));
+    }
+    problems.check(source);
+  }
   return validatePlan(doc.toJS({ maxAliasCount: 100 }) as unknown, source);
 }
 
-/** Check an already parsed plan: schema, names, values, references, cycles. */
+/** Check an already parsed plan: schema, names, values, references, cycles. Every problem is reported, each on its line. */
 export function validatePlan(raw: unknown, source = 'plan'): Plan {
+  const problems = new Problems();
   if (!isObject(raw)) throw invalid(source, `expected a mapping with version and containers, got ${typeName(raw)}`);
-  checkKeys(raw, TOP_KEYS, source);
-  if (raw['version'] !== 1) throw invalid(`${source}.version`, `expected 1, got ${JSON.stringify(raw['version']) ?? 'nothing'}`, 'write version: 1 at the top');
+  checkKeys(raw, TOP_KEYS, '', problems);
+  if (raw['version'] !== 1) problems.add(invalid('version', `expected 1, got ${JSON.stringify(raw['version']) ?? 'nothing'}`, 'write version: 1 at the top'));
 
   const defaults: PlanDefaults = {};
   if (raw['defaults'] !== undefined) {
     const d = raw['defaults'];
-    if (!isObject(d)) throw invalid(`${source}.defaults`, `expected a mapping, got ${typeName(d)}`);
-    checkKeys(d, DEFAULT_KEYS, `${source}.defaults`);
-    if (d['tlsVerify'] !== undefined) defaults.tlsVerify = bool(d['tlsVerify'], `${source}.defaults.tlsVerify`, true);
-    if (d['runtime'] !== undefined) defaults.runtime = str(d['runtime'], `${source}.defaults.runtime`);
+    if (!isObject(d)) problems.add(invalid('defaults', `expected a mapping, got ${typeName(d)}`));
+    else {
+      checkKeys(d, DEFAULT_KEYS, 'defaults', problems);
+      problems.attempt(() => {
+        if (d['tlsVerify'] !== undefined) defaults.tlsVerify = bool(d['tlsVerify'], 'defaults.tlsVerify', true);
+      });
+      problems.attempt(() => {
+        if (d['runtime'] !== undefined) defaults.runtime = str(d['runtime'], 'defaults.runtime');
+      });
+    }
   }
 
   const containers = raw['containers'];
-  if (!isObject(containers)) throw invalid(`${source}.containers`, `expected a mapping of container names to entries, got ${typeName(containers)}`);
+  if (!isObject(containers)) {
+    problems.add(invalid('containers', `expected a mapping of container names to entries, got ${containers === undefined ? 'nothing' : typeName(containers)}`));
+    problems.check(source);
+    throw invalid(source, 'no containers');
+  }
   const names = Object.keys(containers);
-  const entries = names.map((name) => parseEntry(name, containers[name], new Set(names), defaults, `${source}.containers`));
+  const entries = names.map((name) => parseEntry(name, containers[name], new Set(names), defaults, 'containers', problems));
+  problems.check(source);
   const plan: Plan = { version: 1, defaults, entries };
   for (const e of entries) e.needs = dependencies(plan, e.name);
   const cycle = findCycle(plan);
@@ -116,75 +177,96 @@ export function validatePlan(raw: unknown, source = 'plan'): Plan {
   return plan;
 }
 
-function parseEntry(name: string, raw: unknown, planNames: ReadonlySet<string>, defaults: PlanDefaults, parent: string): PlanEntry {
+function parseEntry(name: string, raw: unknown, planNames: ReadonlySet<string>, defaults: PlanDefaults, parent: string, problems: Problems): PlanEntry {
   const where = `${parent}.${name}`;
   try {
     checkName(name);
   } catch (e) {
-    throw new BerthError('INVALID_NAME', `${where}: ${(e as BerthError).message}`, { hint: (e as BerthError).hint ?? '' });
+    problems.add(new BerthError('INVALID_NAME', `${where}: ${(e as BerthError).message}`, { hint: (e as BerthError).hint ?? '' }));
   }
-  if (!isObject(raw)) throw invalid(where, `expected a mapping with at least image, got ${typeName(raw)}`);
-  checkKeys(raw, ENTRY_KEYS, where);
-  const image = str(raw['image'], `${where}.image`);
-  try {
-    parseImageReference(image);
-  } catch (e) {
-    throw new BerthError('INVALID_REFERENCE', `${where}.image: ${(e as Error).message}`, { hint: (e as BerthError).hint ?? 'give a valid image reference' });
+  const entry: PlanEntry = {
+    name,
+    image: '',
+    set: {},
+    start: true,
+    autoUpdate: false,
+    runtime: defaults.runtime ?? 'runc',
+    healthCmd: undefined,
+    ready: undefined,
+    ordering: { after: [], before: [], requires: [], wants: [], requiredBy: [], wantedBy: [] },
+    needs: [],
+  };
+  const ordering = entry.ordering as Record<OrderingField, string[]>;
+  if (!isObject(raw)) {
+    problems.add(invalid(where, `expected a mapping with at least image, got ${typeName(raw)}`));
+    return entry;
   }
+  checkKeys(raw, ENTRY_KEYS, where, problems);
+  entry.image =
+    problems.attempt(() => {
+      const image = str(raw['image'], `${where}.image`);
+      try {
+        parseImageReference(image);
+      } catch (e) {
+        throw new BerthError('INVALID_REFERENCE', `${where}.image: ${(e as Error).message}`, { hint: (e as BerthError).hint ?? 'give a valid image reference' });
+      }
+      return image;
+    }) ?? '';
 
-  const set: Record<string, string> = {};
   if (raw['set'] !== undefined) {
     const s = raw['set'];
-    if (!isObject(s)) throw invalid(`${where}.set`, `expected a mapping of KEY: value, got ${typeName(s)}`);
-    for (const [key, value] of Object.entries(s)) {
-      // YAML reads 8080 and true as a number and a boolean; templates get their text.
-      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-        throw invalid(`${where}.set.${key}`, `expected a string, number or boolean, got ${typeName(value)}`);
+    if (!isObject(s)) problems.add(invalid(`${where}.set`, `expected a mapping of KEY: value, got ${typeName(s)}`));
+    else {
+      let ok = true;
+      for (const [key, value] of Object.entries(s)) {
+        // YAML reads 8080 and true as a number and a boolean; templates get their text.
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+          problems.add(invalid(`${where}.set.${key}`, `expected a string, number or boolean, got ${typeName(value)}`));
+          ok = false;
+        } else entry.set[key] = String(value);
       }
-      set[key] = String(value);
-    }
-    try {
-      checkSetValues(set);
-    } catch (e) {
-      throw new BerthError('USAGE', `${where}.set: ${(e as BerthError).message.replace(/^--set:?\s*/, '')}`, { hint: (e as BerthError).hint ?? '' });
+      if (ok) {
+        try {
+          checkSetValues(entry.set);
+        } catch (e) {
+          problems.add(new BerthError('USAGE', `${where}.set: ${(e as BerthError).message.replace(/^--set:?\s*/, '')}`, { hint: (e as BerthError).hint ?? '' }));
+        }
+      }
     }
   }
 
-  let healthCmd: string | undefined;
-  if (raw['healthCmd'] !== undefined) healthCmd = str(raw['healthCmd'], `${where}.healthCmd`);
-  const ready = raw['ready'] === undefined ? undefined : parseReady(raw['ready'], `${where}.ready`);
+  if (raw['healthCmd'] !== undefined) entry.healthCmd = problems.attempt(() => str(raw['healthCmd'], `${where}.healthCmd`));
+  if (raw['ready'] !== undefined) entry.ready = problems.attempt(() => parseReady(raw['ready'], `${where}.ready`, problems));
 
-  const ordering = { after: [], before: [], requires: [], wants: [], requiredBy: [], wantedBy: [] } as Record<OrderingField, string[]>;
   for (const { field } of ORDERING_FLAGS) {
     const list = raw[field];
     if (list === undefined) continue;
-    if (!Array.isArray(list)) throw invalid(`${where}.${field}`, `expected a list of names, got ${typeName(list)}`);
+    if (!Array.isArray(list)) {
+      problems.add(invalid(`${where}.${field}`, `expected a list of names, got ${typeName(list)}`));
+      continue;
+    }
     for (const [i, item] of list.entries()) {
-      const ref = str(item, `${where}.${field}[${i}]`);
-      const unit = referenceUnit(ref, planNames, `${where}.${field}[${i}]`);
-      if (unit === `${name}.service`) throw invalid(`${where}.${field}[${i}]`, `${ref}: an entry cannot depend on itself`);
-      if (!ordering[field].includes(unit)) ordering[field].push(unit);
+      problems.attempt(() => {
+        const ref = str(item, `${where}.${field}[${i}]`);
+        const unit = referenceUnit(ref, planNames, `${where}.${field}[${i}]`);
+        if (unit === `${name}.service`) throw invalid(`${where}.${field}[${i}]`, `${ref}: an entry cannot depend on itself`);
+        if (!ordering[field].includes(unit)) ordering[field].push(unit);
+      });
     }
   }
 
-  return {
-    name,
-    image,
-    set,
-    start: bool(raw['start'], `${where}.start`, true),
-    autoUpdate: bool(raw['autoUpdate'], `${where}.autoUpdate`, false),
-    runtime: raw['runtime'] === undefined ? (defaults.runtime ?? 'runc') : str(raw['runtime'], `${where}.runtime`),
-    healthCmd,
-    ready,
-    ordering,
-    needs: [],
-  };
+  problems.attempt(() => (entry.start = bool(raw['start'], `${where}.start`, true)));
+  problems.attempt(() => (entry.autoUpdate = bool(raw['autoUpdate'], `${where}.autoUpdate`, false)));
+  if (raw['runtime'] !== undefined) problems.attempt(() => (entry.runtime = str(raw['runtime'], `${where}.runtime`)));
+  return entry;
 }
 
 /** `ready: {tcp: HOST:PORT | http: URL | cmd: COMMAND, timeout: SECONDS}`. */
-function parseReady(raw: unknown, where: string): Readiness | undefined {
+function parseReady(raw: unknown, where: string, problems: Problems): Readiness | undefined {
   if (!isObject(raw)) throw invalid(where, `expected a mapping with one of ${READY_KINDS.join(', ')} (and timeout), got ${typeName(raw)}`);
-  checkKeys(raw, [...READY_KINDS, 'timeout'], where);
+  const before = problems.list.length;
+  checkKeys(raw, [...READY_KINDS, 'timeout'], where, problems);
+  if (problems.list.length > before) return undefined;
   const spec: Record<string, string | number | undefined> = {};
   for (const kind of READY_KINDS) if (raw[kind] !== undefined) spec[kind] = str(raw[kind], `${where}.${kind}`);
   const timeout = raw['timeout'];
@@ -206,7 +288,8 @@ function referenceUnit(ref: string, planNames: ReadonlySet<string>, where: strin
     throw invalid(where, `${JSON.stringify(ref.slice(0, 80))} is not a unit name`, (e as BerthError).hint ?? '');
   }
   if (unit !== ref) {
-    throw invalid(where, `${ref} is not an entry of this plan`, `name a plan entry (${[...planNames].join(', ') || 'none'}) or a full unit name such as ${ref}.service`);
+    const near = didYouMean(ref, planNames);
+    throw invalid(where, `${ref} is not an entry of this plan`, `${near ? `${near} Or name` : 'name'} a plan entry (${[...planNames].join(', ') || 'none'}) or a full unit name such as ${ref}.service`);
   }
   return unit;
 }

@@ -14,7 +14,8 @@ function fails(text: string, message: RegExp): BerthError {
   } catch (e) {
     assert.ok(e instanceof BerthError, String(e));
     assert.equal(e.exitCode, 2, e.message);
-    assert.match(e.message, message);
+    // One problem is the message; several are its details, one line each.
+    assert.match(e.details.length ? e.details.join('\n') : e.message, message);
     return e;
   }
   assert.fail(`accepted: ${text}`);
@@ -71,9 +72,9 @@ describe('plan parsing', () => {
   });
 
   it('rejects unknown keys naming the key path', () => {
-    fails(plan('  etcd:\n    image: oci:/x:a\n    imgae: oops\n'), /plan\.yaml\.containers\.etcd\.imgae: unknown key/);
-    fails(plan('  etcd:\n    image: oci:/x:a\n', 'defaults: { tls: false }\n'), /plan\.yaml\.defaults\.tls: unknown key/);
-    fails('version: 1\ncontainers: {}\nextra: 1\n', /plan\.yaml\.extra: unknown key/);
+    fails(plan('  etcd:\n    image: oci:/x:a\n    imgae: oops\n'), /^plan\.yaml: containers\.etcd\.imgae: unknown key$/);
+    fails(plan('  etcd:\n    image: oci:/x:a\n', 'defaults: { tls: false }\n'), /^plan\.yaml: defaults\.tls: unknown key$/);
+    fails('version: 1\ncontainers: {}\nextra: 1\n', /^plan\.yaml: extra: unknown key$/);
   });
 
   it('rejects bad types and versions', () => {
@@ -82,7 +83,7 @@ describe('plan parsing', () => {
     fails('- a\n', /expected a mapping/);
     fails('version: 1\ncontainers: [a]\n', /containers: expected a mapping/);
     fails(plan('  etcd: docker://x/etcd\n'), /containers\.etcd: expected a mapping/);
-    fails(plan('  etcd:\n    set: {}\n'), /containers\.etcd\.image: expected a non-empty string, got a undefined/);
+    fails(plan('  etcd:\n    set: {}\n'), /containers\.etcd\.image: expected a non-empty string, got nothing/);
     fails(plan('  etcd:\n    image: oci:/x:a\n    start: "yes"\n'), /etcd\.start: expected true or false, got a string/);
     fails(plan('  etcd:\n    image: oci:/x:a\n    after: etcd2.service\n'), /etcd\.after: expected a list/);
     fails(plan('  etcd:\n    image: oci:/x:a\n    after: [1]\n'), /etcd\.after\[0\]: expected a non-empty string/);
@@ -132,11 +133,39 @@ describe('plan parsing', () => {
     const p = parsePlan(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tcp: "127.0.0.1:2379", timeout: 30}\n'));
     assert.deepEqual(p.entries[0]!.ready, { kind: 'tcp', target: '127.0.0.1:2379', timeoutSec: 30 });
     assert.equal(parsePlan(plan('  etcd:\n    image: docker://r.example/etcd:3\n')).entries[0]!.ready, undefined);
-    fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tpc: "x:1"}\n'), /plan\.yaml\.containers\.etcd\.ready\.tpc: unknown key/);
+    fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tpc: "x:1"}\n'), /^plan\.yaml: containers\.etcd\.ready\.tpc: unknown key$/);
     fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tcp: "x:1", http: "http://x/"}\n'), /etcd\.ready: more than one readiness probe/);
     fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tcp: "x:1", timeout: "soon"}\n'), /etcd\.ready\.timeout: expected a number/);
     fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: "tcp"\n'), /etcd\.ready: expected a mapping/);
   });
+  it('reports every problem, one line each, with did-you-mean for keys and entry names (issue 16)', () => {
+    const one = fails(plan('  etcd:\n    imge: oci:/x:a\n'), /imge: unknown key/);
+    assert.equal(one.message, 'plan.yaml: 2 problems');
+    assert.deepEqual(one.details, [
+      'plan.yaml: containers.etcd.imge: unknown key (did you mean image?)',
+      'plan.yaml: containers.etcd.image: expected a non-empty string, got nothing',
+    ]);
+    const typo = fails(plan('  etcd:\n    image: oci:/x:a\n    imge: oci:/x:b\n'), /^plan\.yaml: containers\.etcd\.imge: unknown key$/);
+    assert.equal(typo.hint, 'did you mean image?');
+    const many = fails(
+      plan('  etcd:\n    image: oci:/x:a\n    strat: false\n  flannel:\n    image: oci:/x:b\n    after: [etdc]\n    start: "no"\n', 'defaults: { runtim: crun }\n'),
+      /runtim/,
+    );
+    assert.equal(many.message, 'plan.yaml: 4 problems');
+    assert.deepEqual(many.details, [
+      'plan.yaml: defaults.runtim: unknown key (did you mean runtime?)',
+      'plan.yaml: containers.etcd.strat: unknown key (did you mean start?)',
+      'plan.yaml: containers.flannel.after[0]: etdc is not an entry of this plan (did you mean etcd? Or name a plan entry (etcd, flannel) or a full unit name such as etdc.service)',
+      'plan.yaml: containers.flannel.start: expected true or false, got a string',
+    ]);
+  });
+
+  it('gives YAML errors with their line and column', () => {
+    fails('version: 1\ncontainers:\n  a: { image: "oci:/x" }\n  a: { image: "oci:/y" }\n', /^plan\.yaml: line 4, column 3: not valid YAML: Map keys must be unique/);
+    const e = fails('version: 1\ncontainers: {a: [\n', /^plan\.yaml: line 3, column 1: not valid YAML/);
+    assert.equal(e.hint, 'fix the YAML syntax');
+  });
+
   it('accepts examples/plan.yaml', async () => {
     const text = await fs.readFile(new URL('../../examples/plan.yaml', import.meta.url), 'utf8');
     const p = parsePlan(text, 'examples/plan.yaml');
