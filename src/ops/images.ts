@@ -153,7 +153,15 @@ export async function imagesInUse(paths: Paths): Promise<Map<string, string[]>> 
 
 /** The image config's `created`, when it is a string. */
 function builtAt(i: StoredImage): string | undefined {
-  const c = (i.config as { created?: unknown }).created;
+  // The parsed config keeps what berth runs by; `created` is in its bytes.
+  let c = (i.config as { created?: unknown }).created;
+  if (c === undefined) {
+    try {
+      c = (JSON.parse(i.configBytes.toString('utf8')) as { created?: unknown }).created;
+    } catch {
+      c = undefined;
+    }
+  }
   return typeof c === 'string' ? c : undefined;
 }
 
