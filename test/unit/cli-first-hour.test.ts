@@ -261,3 +261,21 @@ fs.writeFileSync(${JSON.stringify(tmp)}, 'half'); removeOnInterrupt(${JSON.strin
     assert.match(script, /compopt -o filenames 2>\/dev\/null\n {2}COMPREPLY=\(\$\(compgen -W "\$words" -- "\$cur"\) \$\(compgen -f -- "\$cur"\)\)/, 'file names complete as file names: a directory gets a slash, not a space');
   });
 });
+
+describe('short image IDs', () => {
+  it('an ambiguous prefix is a conflict (exit 6) naming the candidates', async () => {
+    const { lookup } = await import('../../src/ops/images.ts');
+    const img = (hex: string, references: string[]) => ({ manifestDigest: `sha256:${hex}`, references });
+    const a = img(`abc1${'0'.repeat(60)}`, ['docker://r.example/a:1']);
+    const b = img(`abc2${'0'.repeat(60)}`, []);
+    const store = { listImages: async () => [a, b], resolveReference: async () => undefined, getImage: async () => undefined };
+    await assert.rejects(lookup(store as never, 'abc'), (e: { code?: string; exitCode?: number; message?: string }) => {
+      assert.equal(e.code, 'AMBIGUOUS');
+      assert.equal(e.exitCode, 6);
+      assert.equal(e.message, 'image ID abc matches 2 images: abc100000000 (docker://r.example/a:1); abc200000000');
+      return true;
+    });
+    assert.equal((await lookup(store as never, 'abc1')).stored, a);
+    assert.equal((await lookup(store as never, 'abc1')).byDigest, true);
+  });
+});
