@@ -182,11 +182,7 @@ export class TarHeaderDecoder {
     if (a === undefined) throw new Error('tar decoder: extended() out of order');
     this.#awaiting = undefined;
     if (data.length !== a.size) throw this.truncated(a.offset);
-    const p = this.#pending;
-    if (a.type === 'L') p!.longName = cString(data);
-    else if (a.type === 'K') p!.longLink = cString(data);
-    else if (a.type === 'x') parsePax(data, (p!.pax ??= new Map()), (why) => this.invalid(a.offset, why));
-    else {
+    if (a.type === 'g') {
       const global = new Map<string, Buffer>();
       parsePax(data, global, (why) => this.invalid(a.offset, why));
       for (const key of global.keys()) {
@@ -194,7 +190,13 @@ export class TarHeaderDecoder {
           throw this.invalid(a.offset, `a global extended header sets ${JSON.stringify(key.slice(0, 100))}, which readers disagree on`);
         }
       }
+      return;
     }
+    const p = this.#pending;
+    if (p === undefined) throw new Error('tar decoder: no pending entry');
+    if (a.type === 'L') p.longName = cString(data);
+    else if (a.type === 'K') p.longLink = cString(data);
+    else parsePax(data, (p.pax ??= new Map()), (why) => this.invalid(a.offset, why));
   }
 
   /** After a zero block: the next block (empty when the input ended there). Anything but a zero block is refused. */
