@@ -37,6 +37,9 @@
  *    (as GNU tar and Go do); inside a header, an entry's data or its padding,
  *    or after an extended header, it is refused.
  *
+ *  - Names and link targets are decoded as UTF-8 (invalid bytes become
+ *    U+FFFD) and not normalised: that is each reader's consumer's job.
+ *
  * Every refusal is a BerthError LAYER_INVALID ("<what> is not a valid tar
  * archive: <why> (at byte N)").
  */
