@@ -42,12 +42,13 @@ import type { Readable } from 'node:stream';
 import { syncDir, syncFile, syncfs } from '../durable.ts';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import type { Digest } from '../image/digest.ts';
+import { DEFAULT_MAX_EXTENDED_HEADER_BYTES, type TarHeader } from '../image/tar-header.ts';
 import { forEachLimited, lstatOrNull, TaskQueue } from './fsutil.ts';
 import { applyXattrs, capabilityProblem, unappliedXattrs } from './apply-xattrs.ts';
 import { ObjectWriter, type StageItem } from './object-writer.ts';
 import { encodeXattrs, objectHasher, objectPath, symlinkKey, XATTRS_SUFFIX } from './objects.ts';
 import { MAX_LAYER_ENTRIES, MAX_PATH_BYTES, layerInvalid, normaliseEntryPath, quoteName, relJoin, unsafePath } from './secure-path.ts';
-import { DEFAULT_MAX_EXTENDED_HEADER_BYTES, TarReader, type TarHeader } from './tar-reader.ts';
+import { TarReader } from './tar-reader.ts';
 import type { LayerEntry, LayerRecord, ObjectKey, ObjectMeta } from './types.ts';
 
 const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = constants;

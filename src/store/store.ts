@@ -14,9 +14,10 @@
  * image. Anything half-done is either invisible staging (cleared when its
  * process is gone) or orphan objects (harmless; gc collects them).
  *
- * Modules: tar-reader.ts (untrusted tar parsing) -> layer-import.ts (objects
- * + record) ; merge.ts (layers -> one tree in memory) -> checkout.ts (tree ->
- * hard links) ; gc.ts ; verify.ts. Types and contracts are in types.ts.
+ * Modules: tar-reader.ts (untrusted tar streams; headers decoded by
+ * image/tar-header.ts) -> layer-import.ts (objects + record) ; merge.ts
+ * (layers -> one tree in memory) -> checkout.ts (tree -> hard links) ;
+ * gc.ts ; verify.ts. Types and contracts are in types.ts.
  */
 import { mkdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
