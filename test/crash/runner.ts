@@ -58,7 +58,12 @@ const POINTS: Record<CrashOp, string[]> = {
   ],
   rollback: ['deploy.intent-written', 'switch.deactivated', 'deploy.hostfs-file#2', 'deploy.info-written', 'deploy.symlink', 'deploy.unit-written', 'switch.reloaded', 'switch.restarted', 'switch.proven'],
   uninstall: ['uninstall.intent-written', 'uninstall.unit-removed', 'uninstall.files-removed', 'uninstall.symlink-removed', 'uninstall.slot-removed'],
-  apply: ['apply.entry-done', 'deploy.committed#2', 'install.enabled#2', 'apply.entry-done#2'],
+  // Two installs: every install point, in the first container or the second (#2), and after each entry.
+  apply: [
+    'deploy.intent-written', 'deploy.staged#2', 'deploy.committed', 'deploy.hostfs-file#3', 'deploy.hostfs-done#2', 'deploy.info-written',
+    'deploy.tmpfiles-written#2', 'deploy.tmpfiles-applied', 'deploy.symlink#2', 'deploy.unit-written', 'install.reloaded#2', 'install.enabled',
+    'install.started#2', 'apply.entry-done', 'deploy.committed#2', 'install.enabled#2', 'apply.entry-done#2',
+  ],
 };
 
 export interface CrashOptions {
