@@ -14,7 +14,7 @@ export const imagesCommand: CommandModule<GlobalArgs, ImagesArgs> = {
       const { images } = await import('../ops/images.ts');
       const { printJson, table } = await import('./output.ts');
       const { shortDigest } = await import('../image/digest.ts');
-      const { formatBytes } = await import('../ops/pull.ts');
+      const { formatBytes } = await import('../ops/format.ts');
       const list = await images(ctx);
       if (args.json) return printJson(list);
       process.stdout.write(

@@ -18,7 +18,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
       const { pull } = await import('../ops/images.ts');
       const r = await pull(ctx, args.image, await pullOptions(args, ctx.report.warn));
       if (args.json) return (await import('./output.ts')).printJson({ reference: r.reference, digest: r.manifestDigest, layers: r.layers, fetchedLayers: r.fetchedLayers, newBytes: r.newBytes });
-      const { formatBytes } = await import('../ops/pull.ts');
+      const { formatBytes } = await import('../ops/format.ts');
       const stored = r.layers - r.fetchedLayers;
       process.stdout.write(`${r.reference}: ${r.manifestDigest}\n  ${r.layers} layer(s): ${r.fetchedLayers} fetched, ${stored} already stored; ${formatBytes(r.newBytes)} of new objects\n`);
     }),

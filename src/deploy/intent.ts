@@ -5,9 +5,10 @@
  * taken belongs to a berth that died mid-way (SIGKILL, power cut): recovery
  * (ops/recover.ts) reads it and puts the host back, or forward.
  *
- *   ROOT/intents/NAME.json    one per container being installed, updated,
- *                             rolled back or uninstalled
- *   ROOT/intents/@pull.json   a pull between its image record and its reference
+ *   ROOT/intents/NAME.json     one per container being installed, updated,
+ *                              rolled back or uninstalled
+ *   ROOT/intents/@images.json  a pull or load between its first image record
+ *                              and its last reference (ops/layer-pipeline.ts)
  *
  * Records are written whole (temp file, fsync, rename, directory fsync), so
  * a reader sees an old record or a new one, never a torn one.
@@ -52,25 +53,36 @@ export interface ContainerIntent {
   purgeData?: boolean;
 }
 
-export interface PullIntent {
-  version: 1;
-  kind: 'pull';
-  pid: number;
-  started: string;
+/** What stored the images: every source of the layer pipeline (ops/layer-pipeline.ts). */
+export type ImagesOp = 'pull' | 'load';
+
+export interface IntendedImage {
   reference: string;
   manifestDigest: string;
+  /** No image record existed before: undoing the operation removes it. */
+  created: boolean;
 }
 
-export type Intent = ContainerIntent | PullIntent;
+/** Images whose layers are all stored, about to get their records and references. */
+export interface ImagesIntent {
+  version: 1;
+  kind: 'images';
+  op: ImagesOp;
+  pid: number;
+  started: string;
+  images: IntendedImage[];
+}
 
-const PULL_FILE = '@pull.json';
+export type Intent = ContainerIntent | ImagesIntent;
+
+const IMAGES_FILE = '@images.json';
 
 export function intentsDir(root: string): string {
   return path.join(root, 'intents');
 }
 
 function fileOf(root: string, intent: Intent): string {
-  return path.join(intentsDir(root), intent.kind === 'pull' ? PULL_FILE : `${intent.name}.json`);
+  return path.join(intentsDir(root), intent.kind === 'images' ? IMAGES_FILE : `${intent.name}.json`);
 }
 
 /** Make the record durable; replaces an earlier record for the same thing. */
@@ -90,11 +102,11 @@ export async function removeIntent(root: string, intent: Intent): Promise<void> 
   await syncDir(intentsDir(root)).catch(() => undefined);
 }
 
-/** Every pending record, pulls first (a container operation may wait on its pull). */
+/** Every pending record, images first (a container operation may wait on its pull). */
 export async function readIntents(root: string): Promise<Intent[]> {
   const names = await readdirIfExists(intentsDir(root));
   const out: Intent[] = [];
-  for (const name of names.sort((a, b) => (a === PULL_FILE ? -1 : b === PULL_FILE ? 1 : a.localeCompare(b)))) {
+  for (const name of names.sort((a, b) => (a === IMAGES_FILE ? -1 : b === IMAGES_FILE ? 1 : a.localeCompare(b)))) {
     const file = path.join(intentsDir(root), name);
     if (!name.endsWith('.json')) {
       // A temp file of a write that never got renamed: the record it would have replaced still rules.
@@ -109,9 +121,11 @@ export async function readIntents(root: string): Promise<Intent[]> {
 function parseIntent(text: string, file: string): Intent {
   try {
     const v = JSON.parse(text) as Intent;
-    if (v.version !== 1 || (v.kind !== 'pull' && v.kind !== 'container')) throw new Error('unknown version or kind');
+    if (v.version !== 1 || (v.kind !== 'images' && v.kind !== 'container')) throw new Error('unknown version or kind');
     if (v.kind === 'container' && (typeof v.name !== 'string' || typeof v.op !== 'string')) throw new Error('no name or op');
-    if (v.kind === 'pull' && (typeof v.reference !== 'string' || typeof v.manifestDigest !== 'string')) throw new Error('no reference');
+    if (v.kind === 'images' && (!Array.isArray(v.images) || !v.images.every((i) => typeof i.reference === 'string' && typeof i.manifestDigest === 'string'))) {
+      throw new Error('no images');
+    }
     return v;
   } catch (e) {
     throw new BerthError('IO_ERROR', `intent record ${file} is unreadable: ${(e as Error).message}`, {

@@ -32,7 +32,7 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
     problems.push((e as Error).message);
     return [];
   })) {
-    problems.push(`an interrupted ${intent.kind === 'pull' ? `pull of ${intent.reference}` : `${intent.op} of ${intent.name}`} (pid ${intent.pid}) is not recovered yet`);
+    problems.push(`an interrupted ${intent.kind === 'images' ? `${intent.op} of ${intent.images.map((i) => i.reference).join(', ')}` : `${intent.op} of ${intent.name}`} (pid ${intent.pid}) is not recovered yet`);
   }
 
   const entries = (await readdirIfExists(paths.containers)).sort();

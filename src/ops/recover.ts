@@ -4,8 +4,8 @@
  * it finds the write-ahead intents (deploy/intent.ts) a dead process left and
  * puts each thing back to where it was before, or forward to done:
  *
- *   pull       forward: the image record is complete, so its reference is added
- *              (no record yet: nothing visible happened; orphan objects are gc's);
+ *   pull, load forward when every image record is in (the references are set),
+ *              else back (the records it created removed); layer-pipeline.ts;
  *   install    back: unit stopped, disabled and deleted, tmpfiles, host files
  *              (those the intent says were absent), NAME and the slot removed;
  *   update     back: the old slot's files, NAME and unit put back, the unit
@@ -19,17 +19,17 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { parseDigest } from '../image/digest.ts';
 import { readdirIfExists } from '../deploy/fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
-import { readIntents, removeIntent, type ContainerIntent, type Intent, type PullIntent } from '../deploy/intent.ts';
+import { readIntents, removeIntent, type ContainerIntent, type Intent } from '../deploy/intent.ts';
 import { removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { Store } from '../store/store.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
 import type { OpContext } from './context.ts';
 import { activate, deactivateFiles, readSlotInfo, Undo } from './deployment.ts';
+import { recoverImages } from './layer-pipeline.ts';
 import { loadSlot } from './switch.ts';
 import { removeUnit } from './unit-steps.ts';
 import { uninstallLocked } from './uninstall.ts';
@@ -45,7 +45,7 @@ export async function recover(ctx: OpContext): Promise<RecoveryReport> {
   const intents = await readIntents(ctx.paths.root);
   const containers = intents.filter((i): i is ContainerIntent => i.kind === 'container');
   for (const intent of intents) {
-    if (intent.kind === 'pull') actions.push(await recoverPull(ctx, intent));
+    if (intent.kind === 'images') actions.push(await recoverImages(ctx, await Store.open(ctx.paths.root), intent));
   }
   if (containers.length > 0) {
     await withSystemd(async (systemd) => {
@@ -64,21 +64,6 @@ export async function recover(ctx: OpContext): Promise<RecoveryReport> {
   actions.push(...(await removeStaging(ctx)));
   for (const a of actions) ctx.report.warn(`recovered: ${a}`);
   return { actions };
-}
-
-async function recoverPull(ctx: OpContext, intent: PullIntent): Promise<string> {
-  const store = await Store.open(ctx.paths.root);
-  const digest = parseDigest(intent.manifestDigest, 'intent manifest digest');
-  const stored = await store.getImage(digest).catch(() => undefined);
-  let what: string;
-  if (stored === undefined) {
-    what = `pull of ${intent.reference} (pid ${intent.pid}) stopped before its image record; nothing to undo`;
-  } else {
-    await store.setReference(intent.reference, digest);
-    what = `pull of ${intent.reference} (pid ${intent.pid}) completed: reference set to ${intent.manifestDigest}`;
-  }
-  await removeIntent(ctx.paths.root, intent);
-  return what;
 }
 
 async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent: ContainerIntent): Promise<string> {
