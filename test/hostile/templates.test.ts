@@ -79,17 +79,20 @@ describe('hostile templates and host files', () => {
     const probes: [string, RegExp][] = [
       ['/etc/berth-probe', /nothing written on the host/],
       ['/run/berth-probe', /nothing written in \/run/],
-      ['/tmp/berth-probe', /nothing written in \/tmp/],
-      ['/tmp/berth-probe-dir/', /nothing written in \/tmp/],
+      [`/tmp/berth-probe-${process.pid}`, /nothing written in \/tmp/],
+      [`/tmp/berth-probe-${process.pid}-dir/`, /nothing written in \/tmp/],
     ];
     for (const [file, message] of probes) {
       const write = file.endsWith('/') ? ['mkdir', [file]] as const : ['touch', [file]] as const;
       await assert.rejects(scene.unchangedBy(() => scene.asBerth(write[0], [...write[1]])), message, file);
+      if (file.startsWith('/tmp/')) {
+        // Berth's /tmp is not the machine's: the probe landed in the scene's directory, nowhere else.
+        await access(path.join(scene.tmp, path.relative('/tmp', file)));
+        await assert.rejects(access(file), { code: 'ENOENT' }, file);
+      }
       const rm = await scene.asBerth('rm', ['-rf', file]);
       assert.equal(rm.code, 0, rm.stderr);
     }
-    // Berth's /tmp is not the machine's: the probe landed in the scene's directory, nowhere else.
-    await assert.rejects(access('/tmp/berth-probe'), { code: 'ENOENT' });
   });
 
   it('the write check ignores what others write to the machine\'s /tmp and /run meanwhile', async () => {
