@@ -31,7 +31,8 @@ import { OciArchiveImageSource } from '../transport/oci-archive/oci_archive_src.
 import { TarIndex } from '../transport/tarfile/tar_index.ts';
 import { openImageSource } from '../transport/index.ts';
 import { checkTrust } from '../trust/index.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { obtainImage } from './obtain.ts';
 import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';

@@ -9,7 +9,8 @@ import type { Paths } from '../deploy/paths.ts';
 import { Store } from '../store/store.ts';
 import type { StoredImage, VerifyResult } from '../store/types.ts';
 import type { DeploymentCheck } from './check-deployments.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { pullImage, type PullOptions, type PullResult } from './pull.ts';
 import { requireRoot } from './require-root.ts';
 

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BerthError } from '../errors.ts';
 import { Store } from '../store/store.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { find } from './images.ts';
 import { requireRoot } from './require-root.ts';
 

@@ -32,7 +32,7 @@ import type { OpContext } from './context.ts';
 import { activate, deactivateFiles, readSlotInfo, Undo } from './deployment.ts';
 import { loadSlot } from './switch.ts';
 import { removeUnit } from './unit-steps.ts';
-import { uninstallLocked } from './uninstall.ts';
+import { uninstallLocked } from './teardown.ts';
 
 export interface RecoveryReport {
   /** One line per thing put right, for the user. */

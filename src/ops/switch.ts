@@ -21,7 +21,7 @@ import { journalTail } from '../systemd/journal.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import type { OpContext } from './context.ts';
 import { activate, deactivateFiles, Undo, type Staged } from './deployment.ts';
-import { startAndCheck } from './install.ts';
+import { startAndCheck } from './unit-steps.ts';
 
 const run = promisify(execFile);
 
