@@ -15,7 +15,8 @@ import { layerCompression, type Descriptor, type Platform } from '../image/manif
 import { formatReference, type ImageReference } from '../image/reference.ts';
 import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
 import type { Store } from '../store/store.ts';
-import { checkTrust, type TrustOptions } from '../trust/index.ts';
+import { checkTrust } from '../trust/index.ts';
+import type { TrustOptions } from '../trust/options.ts';
 import { openImageSource } from '../transport/index.ts';
 import type { ImageSource, SourceOptions } from '../transport/types.ts';
 import type { OpContext } from './context.ts';

@@ -11,17 +11,9 @@
 import { BerthError } from '../errors.ts';
 import { algorithmOf, digestOf } from '../image/digest.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
+import type { TrustOptions } from './options.ts';
 import { describeRequirement, describeScope, loadPolicy, requirementsFor } from './policy.ts';
 import type { Reject, SignatureSet } from './signed-by.ts';
-
-export interface TrustOptions {
-  /** Default /etc/containers/policy.json. */
-  policyPath?: string;
-  /** Default /etc/containers/registries.d. */
-  registriesDir?: string;
-  /** Accept every image without reading the policy; the caller warns loudly. */
-  insecurePolicy?: boolean;
-}
 
 export interface TrustVerdict {
   accepted: true;
