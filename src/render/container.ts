@@ -14,10 +14,10 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { planHostFiles, type PlannedHostFile } from '../deploy/hostfs.ts';
 import { errnoCode } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
 import type { ImageExports } from './exports.ts';
+import { planHostFiles, type PlannedHostFile } from './hostfs-plan.ts';
 import { bindMountSources, renderConfig } from './oci-config.ts';
 import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
 import { renderUnit } from './service.ts';
