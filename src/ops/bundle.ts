@@ -24,7 +24,7 @@ import { decompressor } from '../image/compression.ts';
 import { digestOf, encodedOf, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
 import { layerCompression, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
 import { dockerName, formatReference, parseImageReference, type DockerReference, type OciArchiveReference } from '../image/reference.ts';
-import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
+import { resolveImage, type ResolvedImage } from '../transport/resolve.ts';
 import { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
 import { OciArchiveImageSource } from '../transport/oci-archive/oci_archive_src.ts';

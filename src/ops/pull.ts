@@ -13,7 +13,7 @@ import { decompressor } from '../image/compression.ts';
 import { shortDigest, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
 import { layerCompression, type Descriptor, type Platform } from '../image/manifest.ts';
 import { formatReference, type ImageReference } from '../image/reference.ts';
-import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
+import { resolveImage, type ResolvedImage } from '../transport/resolve.ts';
 import type { Store } from '../store/store.ts';
 import { checkTrust } from '../trust/index.ts';
 import type { TrustOptions } from '../trust/options.ts';

@@ -1,6 +1,6 @@
 /** Opening an image source for a reference; transports load lazily. */
 import type { ImageReference } from '../image/reference.ts';
-import { parsePlatformOption } from '../image/resolve.ts';
+import { parsePlatformOption } from './resolve.ts';
 import type { ImageSource, SourceOptions } from './types.ts';
 
 export async function openImageSource(ref: ImageReference, options: SourceOptions = {}): Promise<ImageSource> {

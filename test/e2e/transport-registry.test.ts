@@ -14,7 +14,7 @@ import { decompressor } from '../../src/image/compression.ts';
 import { verifiedStream, VerifyingStream, type Digest } from '../../src/image/digest.ts';
 import { layerCompression, MediaType } from '../../src/image/manifest.ts';
 import { parseImageReference } from '../../src/image/reference.ts';
-import { resolveImage } from '../../src/image/resolve.ts';
+import { resolveImage } from '../../src/transport/resolve.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import type { ImageSource, SourceOptions } from '../../src/transport/types.ts';
 import { buildImage, hostOciArch, MEDIA_TYPE_INDEX, REF_NAME_ANNOTATION, sha256Hex } from '../fixtures/oci-image.ts';

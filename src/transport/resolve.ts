@@ -3,12 +3,12 @@
  * host's platform, checks every digest it can know, and caps every read.
  */
 import { BerthError } from '../errors.ts';
-import type { BlobDescriptor, ImageSource, UntrustedManifest } from '../transport/types.ts';
-import { algorithmOf, digestOf, verifiedStream, type Digest } from './digest.ts';
+import { algorithmOf, digestOf, verifiedStream, type Digest } from '../image/digest.ts';
 import {
   hostPlatform, MAX_CONFIG_BYTES, parseImageConfig, parseManifest, selectPlatform,
   type Descriptor, type ImageConfig, type ImageManifest, type Platform,
-} from './manifest.ts';
+} from '../image/manifest.ts';
+import type { BlobDescriptor, ImageSource, UntrustedManifest } from './types.ts';
 
 export interface ResolvedImage {
   /** Digest of the image manifest (not of an index that pointed to it). */
