@@ -15,7 +15,7 @@
 import fs from 'node:fs/promises';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError, errnoCode, type ErrorCode } from '../errors.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
 import { normaliseOrdering, ORDERING_FLAGS } from '../render/ordering.ts';
 import { Store } from '../store/store.ts';

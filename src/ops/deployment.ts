@@ -15,7 +15,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
-import { formatReference, type ImageReference } from '../image/reference.ts';
+import { formatReference } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { absentHostFiles, applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import type { Journal } from '../deploy/intent.ts';
 import { replaceSymlink, syncFilesystem, writeFileAtomic } from '../deploy/fsutil.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import { formatPlatform } from '../image/manifest.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import { readInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { Store } from '../store/store.ts';

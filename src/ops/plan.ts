@@ -5,7 +5,7 @@
  */
 import { parseDocument } from 'yaml';
 import { BerthError } from '../errors.ts';
-import { parseImageReference } from '../image/reference.ts';
+import { parseImageReference } from '../transport/index.ts';
 import { checkName } from '../deploy/paths.ts';
 import { ORDERING_FLAGS, unitNameFor, type Ordering } from '../render/ordering.ts';
 import { checkSetValues } from '../render/values.ts';

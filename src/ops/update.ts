@@ -8,7 +8,7 @@
 import fs from 'node:fs/promises';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';

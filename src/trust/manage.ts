@@ -10,6 +10,7 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
 import { BerthError, errnoCode } from '../errors.ts';
+import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
 import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
 import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
@@ -102,15 +103,11 @@ export interface SetTrustResult {
 /** Splits a user's scope into policy transport and scope; "default" is the global default. */
 export function parseScopeArgument(input: string): { transport: string; scope: string } {
   if (input === 'default') return { transport: 'default', scope: '' };
-  let transport = 'docker';
-  let scope = input;
-  const m = /^(docker|oci|oci-archive|docker-archive):(.*)$/.exec(input);
-  if (m !== null) {
-    transport = m[1]!;
-    scope = transport === 'docker' ? m[2]!.replace(/^\/\//, '') : m[2]!;
-  }
-  if (transport === 'oci' || transport === 'oci-archive') scope = path.resolve(scope);
-  if (transport === 'docker') scope = scope.replace(/\/+$/, '');
+  // TRANSPORT:SCOPE for a transport with policy scopes; anything else is a registry (docker) scope.
+  const m = /^([a-z][a-z-]*):(.*)$/.exec(input);
+  const named = m === null ? undefined : transportNamed(m[1]!);
+  const [transport, rules, written] = named?.trust !== undefined ? [named.name, named.trust, m![2]!] : ['docker', TRANSPORTS.docker.trust!, input];
+  const scope = rules.normalizeScope(written);
   const bad = scope === '' ? undefined : validateScope(transport, scope);
   if (bad !== undefined) throw new BerthError('USAGE', `scope ${JSON.stringify(input)}: ${bad}`, { hint: 'write default, HOST[:PORT][/NAMESPACE…], or oci:/PATH' });
   return { transport, scope };

@@ -4,7 +4,7 @@
  */
 import { BerthError } from '../errors.ts';
 import { digestOf, type Digest } from '../image/digest.ts';
-import type { ImageReference } from '../image/reference.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { loadKeys } from './keys.ts';
 import { MAX_SIGNATURE_BYTES, MAX_SIGNATURES } from './limits.ts';
 import { fetchSignatures, StoreUnavailable, type FetchedSignature } from './lookaside.ts';

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { decompressor } from '../../src/image/compression.ts';
 import { verifiedStream, VerifyingStream, type Digest } from '../../src/image/digest.ts';
 import { layerCompression, MediaType } from '../../src/image/manifest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { resolveImage } from '../../src/transport/resolve.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import type { ImageSource, SourceOptions } from '../../src/transport/types.ts';

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import * as openpgp from 'openpgp';
 import { isBerthError, type ErrorCode } from '../../src/errors.ts';
 import { digestOf, encodedOf, type Digest } from '../../src/image/digest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { checkTrust } from '../../src/trust/index.ts';
 import type { TrustOptions } from '../../src/trust/options.ts';
 import { buildPayload } from '../../src/trust/payload.ts';
