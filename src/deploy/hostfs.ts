@@ -24,11 +24,12 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
 import { syncDir } from '../durable.ts';
 import { errnoCode } from '../errors.ts';
+import { lstatIfExists } from '../fsutil.ts';
 import { checkHostPath, sha256Hex, unsafeHostPath, type PlannedHostFile } from '../render/hostfs-plan.ts';
 
 /** What was installed, for info.json and removeHostFiles(). */
@@ -67,15 +68,6 @@ function hostJoin(root: string, p: string): string {
   return path.join(root, ...p.split('/').filter((c) => c !== ''));
 }
 
-async function lstatOrUndefined(p: string) {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
 /**
  * Make sure every directory above `p` exists and is a real directory (not a
  * symlink), creating missing ones (recorded in `created`).
@@ -91,7 +83,7 @@ async function ensureParents(root: string, p: string, created: string[]): Promis
 
 async function ensureDir(root: string, p: string, mode: number, created: string[]): Promise<void> {
   const full = hostJoin(root, p);
-  const st = await lstatOrUndefined(full);
+  const st = await lstatIfExists(full);
   if (st === undefined) {
     await mkdir(full, { mode });
     await chmod(full, mode); // not subject to the umask
@@ -172,9 +164,9 @@ export async function absentHostFiles(plan: readonly PlannedHostFile[], options:
       const last = i === parts.length - 1;
       if (seen.has(current) || (last && item.type !== 'dir')) continue;
       seen.add(current);
-      if ((await lstatOrUndefined(hostJoin(root, current))) === undefined) out.dirs.push(current);
+      if ((await lstatIfExists(hostJoin(root, current))) === undefined) out.dirs.push(current);
     }
-    if (item.type !== 'dir' && (await lstatOrUndefined(hostJoin(root, item.path))) === undefined) {
+    if (item.type !== 'dir' && (await lstatIfExists(hostJoin(root, item.path))) === undefined) {
       out.files.push({ path: item.path, type: item.type, sha256: item.sha256 });
     }
   }
@@ -192,7 +184,7 @@ async function parentsAreDirs(root: string, p: string): Promise<boolean> {
   let current = root;
   for (const part of parts.slice(0, -1)) {
     current = path.join(current, part);
-    const st = await lstatOrUndefined(current);
+    const st = await lstatIfExists(current);
     if (st === undefined || !st.isDirectory()) return false;
   }
   return true;
@@ -225,11 +217,11 @@ export async function removeHostFiles(installed: InstalledHostFiles, options: Ho
     const full = hostJoin(root, p);
     if (!(await parentsAreDirs(root, p))) {
       // A parent replaced by a symlink (or removed): never follow it to delete something else.
-      if ((await lstatOrUndefined(full)) === undefined) result.missing.push(p);
+      if ((await lstatIfExists(full)) === undefined) result.missing.push(p);
       else result.kept.push(p);
       continue;
     }
-    const st = await lstatOrUndefined(full);
+    const st = await lstatIfExists(full);
     if (st === undefined) {
       result.missing.push(p);
       continue;

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { writeFileAtomic } from '../fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 import type { Ordering } from '../render/ordering.ts';
 

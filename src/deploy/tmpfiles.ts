@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { writeFileAtomic } from '../fsutil.ts';
 
 const run = promisify(execFile);
 

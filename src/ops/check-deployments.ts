@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { exists, readdirIfExists } from '../deploy/fsutil.ts';
+import { exists, readdirIfExists } from '../fsutil.ts';
 import { readInfo } from '../deploy/info.ts';
 import { readIntents } from '../deploy/intent.ts';
 import type { OpContext } from './context.ts';

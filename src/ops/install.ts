@@ -9,7 +9,7 @@ import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryBaseName } from '../transport/index.ts';
 import type { ImageReference } from '../transport/reference.ts';
-import { exists } from '../deploy/fsutil.ts';
+import { exists } from '../fsutil.ts';
 import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import type { Ordering } from '../render/ordering.ts';

@@ -20,7 +20,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
 import { parseDigest } from '../image/digest.ts';
-import { readdirIfExists } from '../deploy/fsutil.ts';
+import { readdirIfExists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import { readIntents, removeIntent, type ContainerIntent, type Intent, type PullIntent } from '../deploy/intent.ts';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
 import { Journal } from '../deploy/intent.ts';
-import { exists } from '../deploy/fsutil.ts';
+import { exists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { withSystemd } from '../systemd/session.ts';
 import type { OpContext } from './context.ts';

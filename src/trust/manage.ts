@@ -5,11 +5,11 @@
  * replace files atomically (temporary file, fsync, rename), so a crash leaves
  * either the old policy or the new one, never half of one.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
 import { BerthError, errnoCode } from '../errors.ts';
+import { statIfExists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
 import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
@@ -260,35 +260,13 @@ async function readOptional(file: string): Promise<Buffer | undefined> {
   }
 }
 
-/** Replaces `file` with `text`: a new file beside it (keeping the old mode), fsync, rename, fsync of the directory. */
+/** Replaces `file` with `text` atomically and durably (src/fsutil.ts), keeping the old file's mode. */
 async function writeAtomic(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  let mode = 0o644;
   try {
-    mode = (await stat(file)).mode & 0o7777;
-  } catch {
-    // new file
-  }
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(text);
-      await fh.chmod(mode); // the umask must not narrow it
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    const mode = ((await statIfExists(file))?.mode ?? 0o644) & 0o7777;
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(file, text, { mode, exactMode: true }); // the umask must not narrow it
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new BerthError('IO_ERROR', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
   }
 }
