@@ -99,3 +99,13 @@ export async function replaceSymlink(target: string, link: string): Promise<void
   await fs.rename(tmp, link);
   await syncDir(path.dirname(link));
 }
+
+/** A symlink's target, or undefined when nothing is there or it is not a symlink (EINVAL); other errors are thrown. */
+export async function readlinkIfLink(p: string): Promise<string | undefined> {
+  try {
+    return await fs.readlink(p);
+  } catch (e) {
+    if (isMissing(e) || errnoCode(e) === 'EINVAL') return undefined;
+    throw e;
+  }
+}

@@ -174,6 +174,7 @@ export async function absentHostFiles(plan: readonly PlannedHostFile[], options:
 }
 
 async function undo(root: string, installed: InstalledHostFiles): Promise<void> {
+  // Deliberate: undo after a failure is best effort; the first error is the one reported.
   for (const f of [...installed.files].reverse()) await unlink(hostJoin(root, f.path)).catch(() => undefined);
   for (const d of [...installed.dirs].reverse()) await rmdir(hostJoin(root, d)).catch(() => undefined);
 }

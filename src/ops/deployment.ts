@@ -19,7 +19,7 @@ import { formatReference } from '../transport/index.ts';
 import type { ImageReference } from '../transport/reference.ts';
 import { absentHostFiles, applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import type { Journal } from '../deploy/intent.ts';
-import { replaceSymlink, writeFileAtomic } from '../fsutil.ts';
+import { readlinkIfLink, replaceSymlink, writeFileAtomic } from '../fsutil.ts';
 import { syncDir, syncFilesystem } from '../durable.ts';
 import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
@@ -170,7 +170,7 @@ export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo
     undo.push('tmpfiles', () => removeTmpfiles(paths.tmpfilesFile(name)));
     crashPoint('deploy.tmpfiles-applied');
   }
-  const previous = await fs.readlink(paths.current(name)).catch(() => undefined);
+  const previous = await readlinkIfLink(paths.current(name));
   await replaceSymlink(path.basename(paths.slot(name, slot)), paths.current(name));
   undo.push(`${paths.current(name)} symlink`, () =>
     previous === undefined ? fs.rm(paths.current(name), { force: true }) : replaceSymlink(previous, paths.current(name)),
@@ -192,6 +192,7 @@ export async function deactivateFiles(ctx: OpContext, info: DeploymentInfo): Pro
 }
 
 export async function readSlotInfo(paths: Paths, name: string, slot: 0 | 1): Promise<DeploymentInfo | undefined> {
+  // Deliberate: a slot without a readable info.json counts as empty, so uninstall and recovery get past a broken slot.
   return readInfo(paths.slot(name, slot)).catch(() => undefined);
 }
 

@@ -135,6 +135,7 @@ export async function imagesInUse(paths: Paths): Promise<Map<string, string[]>> 
   }
   for (const entry of entries) {
     if (entry.startsWith('.') || !/\.[01]$/.test(entry)) continue;
+    // Deliberate: a slot without a readable info.json holds no image (berth verify reports it).
     const info = await readInfo(`${paths.containers}/${entry}`).catch(() => undefined);
     if (!info) continue;
     used.set(info.manifestDigest, [...(used.get(info.manifestDigest) ?? []), info.name]);

@@ -20,7 +20,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
 import { parseDigest } from '../image/digest.ts';
-import { readdirIfExists } from '../fsutil.ts';
+import { ifExists, lstatIfExists, readdirIfExists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import { readIntents, removeIntent, type ContainerIntent, type Intent, type PullIntent } from '../deploy/intent.ts';
@@ -69,6 +69,7 @@ export async function recover(ctx: OpContext): Promise<RecoveryReport> {
 async function recoverPull(ctx: OpContext, intent: PullIntent): Promise<string> {
   const store = await Store.open(ctx.paths.root);
   const digest = parseDigest(intent.manifestDigest, 'intent manifest digest');
+  // Deliberate: a record that cannot be read counts as not written (verify reports it); the intent goes either way.
   const stored = await store.getImage(digest).catch(() => undefined);
   let what: string;
   if (stored === undefined) {
@@ -114,7 +115,7 @@ async function undoInstall(ctx: OpContext, systemd: SystemdManager, intent: Cont
   if (intent.hostFiles) await removePlannedHostFiles(intent.hostFiles);
   await fs.rm(paths.current(name), { force: true });
   await fs.rm(paths.slot(name, 0), { recursive: true, force: true });
-  await syncDir(paths.containers).catch(() => undefined);
+  await ifExists(syncDir(paths.containers));
 }
 
 /** Put an interrupted update or rollback back on `fromSlot`, as the unit was. */
@@ -164,7 +165,7 @@ async function switchBack(ctx: OpContext, systemd: SystemdManager, intent: Conta
 async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void> {
   for (const f of planned.files) {
     if (f.type !== 'file') continue;
-    const st = await fs.lstat(f.path).catch(() => undefined);
+    const st = await lstatIfExists(f.path);
     if (st?.isFile() && st.size === 0) await fs.rm(f.path, { force: true });
   }
   await removeHostFiles(planned);
@@ -194,7 +195,7 @@ async function removeTempFiles(ctx: OpContext, name: string): Promise<void> {
   for (const file of [ctx.paths.unitFile(name), ctx.paths.tmpfilesFile(name)]) {
     const dir = path.dirname(file);
     const prefix = `.${path.basename(file)}.tmp-`;
-    for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
+    for (const entry of await readdirIfExists(dir)) {
       if (entry.startsWith(prefix)) await fs.rm(path.join(dir, entry), { force: true });
     }
   }

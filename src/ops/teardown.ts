@@ -9,7 +9,7 @@ import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
 import { Journal } from '../deploy/intent.ts';
-import { exists } from '../fsutil.ts';
+import { exists, ifExists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { withSystemd } from '../systemd/session.ts';
 import type { OpContext } from './context.ts';
@@ -36,7 +36,7 @@ export interface UninstallOptions {
 async function stateDirectories(slotDir: string, info: DeploymentInfo): Promise<string[]> {
   const state = info.values['STATE_DIRECTORY'];
   if (!info.hasTmpfiles || !state) return [];
-  const text = await fs.readFile(path.join(slotDir, 'tmpfiles.conf'), 'utf8').catch(() => '');
+  const text = (await ifExists(fs.readFile(path.join(slotDir, 'tmpfiles.conf'), 'utf8'))) ?? '';
   const dirs: string[] = [];
   for (const line of text.split('\n')) {
     const [type, p] = line.trim().split(/\s+/);
