@@ -60,7 +60,7 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
     run(args, async (ctx) => {
       const { install } = await import('../ops/install.ts');
       const { parseSetOptions } = await import('../render/values.ts');
-      const { checkReadiness } = await import('../render/readiness.ts');
+      const { checkReadiness } = await import('../runtime/readiness.ts');
       const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
       const result = await install(ctx, {
         image: args.image,

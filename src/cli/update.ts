@@ -48,7 +48,7 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       const { update, installedNames } = await import('../ops/update.ts');
       const { parseSetOptions } = await import('../render/values.ts');
       const { BerthError } = await import('../errors.ts');
-      const { checkReadiness } = await import('../render/readiness.ts');
+      const { checkReadiness } = await import('../runtime/readiness.ts');
       const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
       if (ready !== undefined && !args.ready) throw new BerthError('USAGE', '--no-ready and a --ready-* probe together', { hint: 'give one of them' });
       const options = {

@@ -17,7 +17,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
 import { syncDir } from '../durable.ts';
-import { readdirIfExists, writeFileAtomic } from './fsutil.ts';
+import { ifExists, readdirIfExists, writeFileAtomic } from '../fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 
 export type ContainerOp = 'install' | 'update' | 'rollback' | 'uninstall';
@@ -94,12 +94,12 @@ export async function writeIntent(root: string, intent: Intent): Promise<void> {
   } catch (e) {
     if (errnoCode(e) !== 'EEXIST') throw e;
   }
-  await writeFileAtomic(fileOf(root, intent), `${JSON.stringify(intent)}\n`, 0o600);
+  await writeFileAtomic(fileOf(root, intent), `${JSON.stringify(intent)}\n`, { mode: 0o600 });
 }
 
 export async function removeIntent(root: string, intent: Intent): Promise<void> {
   await fs.rm(fileOf(root, intent), { force: true });
-  await syncDir(intentsDir(root)).catch(() => undefined);
+  await ifExists(syncDir(intentsDir(root)));
 }
 
 /** Every pending record, images first (a container operation may wait on its pull). */

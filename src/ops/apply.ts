@@ -15,11 +15,12 @@
 import fs from 'node:fs/promises';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError, errnoCode, type ErrorCode } from '../errors.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
 import { normaliseOrdering, ORDERING_FLAGS } from '../render/ordering.ts';
 import { Store } from '../store/store.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { readSlotInfo } from './deployment.ts';
 import { install } from './install.ts';
 import { obtainImage, type PullPolicy } from './obtain.ts';

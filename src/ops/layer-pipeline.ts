@@ -14,7 +14,7 @@ import { BerthError } from '../errors.ts';
 import { decompressor } from '../image/compression.ts';
 import { parseDigest, shortDigest, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
 import { layerCompression, type Descriptor } from '../image/manifest.ts';
-import type { ResolvedImage } from '../image/resolve.ts';
+import type { ResolvedImage } from '../transport/resolve.ts';
 import { forEachLimited } from '../store/fsutil.ts';
 import type { Store } from '../store/store.ts';
 import type { ImportLayerResult } from '../store/types.ts';

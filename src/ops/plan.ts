@@ -5,10 +5,10 @@
  */
 import { parseDocument } from 'yaml';
 import { BerthError } from '../errors.ts';
-import { parseImageReference } from '../image/reference.ts';
+import { parseImageReference } from '../transport/index.ts';
 import { checkName } from '../deploy/paths.ts';
 import { ORDERING_FLAGS, unitNameFor, type Ordering } from '../render/ordering.ts';
-import { checkReadiness, READY_KINDS, type Readiness } from '../render/readiness.ts';
+import { checkReadiness, READY_KINDS, type Readiness } from '../runtime/readiness.ts';
 import { checkSetValues } from '../render/values.ts';
 
 export type OrderingField = (typeof ORDERING_FLAGS)[number]['field'];

@@ -9,10 +9,12 @@
  */
 import type { Digest } from '../image/digest.ts';
 import type { Platform } from '../image/manifest.ts';
-import { formatReference, type ImageReference } from '../image/reference.ts';
-import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
+import { formatReference } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
+import { resolveImage, type ResolvedImage } from '../transport/resolve.ts';
 import type { Store } from '../store/store.ts';
-import { checkTrust, type TrustOptions } from '../trust/index.ts';
+import { checkTrust } from '../trust/index.ts';
+import type { TrustOptions } from '../trust/options.ts';
 import { openImageSource } from '../transport/index.ts';
 import type { SourceOptions } from '../transport/types.ts';
 import type { OpContext } from './context.ts';

@@ -19,7 +19,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { readdirIfExists } from '../deploy/fsutil.ts';
+import { ifExists, lstatIfExists, readdirIfExists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import { readIntents, removeIntent, type ContainerIntent, type Intent } from '../deploy/intent.ts';
@@ -32,7 +32,7 @@ import { activate, deactivateFiles, readSlotInfo, Undo } from './deployment.ts';
 import { recoverImages } from './layer-pipeline.ts';
 import { loadSlot } from './switch.ts';
 import { removeUnit } from './unit-steps.ts';
-import { uninstallLocked } from './uninstall.ts';
+import { uninstallLocked } from './teardown.ts';
 
 export interface RecoveryReport {
   /** One line per thing put right, for the user. */
@@ -99,7 +99,7 @@ async function undoInstall(ctx: OpContext, systemd: SystemdManager, intent: Cont
   if (intent.hostFiles) await removePlannedHostFiles(intent.hostFiles);
   await fs.rm(paths.current(name), { force: true });
   await fs.rm(paths.slot(name, 0), { recursive: true, force: true });
-  await syncDir(paths.containers).catch(() => undefined);
+  await ifExists(syncDir(paths.containers));
 }
 
 /** Put an interrupted update or rollback back on `fromSlot`, as the unit was. */
@@ -149,7 +149,7 @@ async function switchBack(ctx: OpContext, systemd: SystemdManager, intent: Conta
 async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void> {
   for (const f of planned.files) {
     if (f.type !== 'file') continue;
-    const st = await fs.lstat(f.path).catch(() => undefined);
+    const st = await lstatIfExists(f.path);
     if (st?.isFile() && st.size === 0) await fs.rm(f.path, { force: true });
   }
   await removeHostFiles(planned);
@@ -179,7 +179,7 @@ async function removeTempFiles(ctx: OpContext, name: string): Promise<void> {
   for (const file of [ctx.paths.unitFile(name), ctx.paths.tmpfilesFile(name)]) {
     const dir = path.dirname(file);
     const prefix = `.${path.basename(file)}.tmp-`;
-    for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
+    for (const entry of await readdirIfExists(dir)) {
       if (entry.startsWith(prefix)) await fs.rm(path.join(dir, entry), { force: true });
     }
   }

@@ -12,16 +12,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { planHostFiles } from '../deploy/hostfs.ts';
 import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { Journal } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
 import type { Rendered } from '../render/container.ts';
+import { planHostFiles } from '../render/hostfs-plan.ts';
 import { journalTail } from '../systemd/journal.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import type { OpContext } from './context.ts';
 import { activate, deactivateFiles, Undo, type Staged } from './deployment.ts';
-import { startAndCheck } from './install.ts';
+import { startAndCheck } from './unit-steps.ts';
 
 const run = promisify(execFile);
 

@@ -8,14 +8,15 @@
 import fs from 'node:fs/promises';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import { Journal } from '../deploy/intent.ts';
-import type { Readiness } from '../render/readiness.ts';
+import type { Readiness } from '../runtime/readiness.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
 import { withSystemd } from '../systemd/session.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { commit, readSlotInfo, stage, Undo } from './deployment.ts';
 import { obtainImage } from './obtain.ts';
 import type { PullOptions } from './pull.ts';

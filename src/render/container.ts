@@ -14,13 +14,13 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { planHostFiles, type PlannedHostFile } from '../deploy/hostfs.ts';
 import { errnoCode } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
 import type { ImageExports } from './exports.ts';
+import { planHostFiles, type PlannedHostFile } from './hostfs-plan.ts';
 import { addNotifySocket, bindMountSources, renderConfig } from './oci-config.ts';
 import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
-import { readinessFromLabels, type Readiness } from './readiness.ts';
+import { readinessFromLabels, type Readiness } from '../runtime/readiness.ts';
 import { renderUnit } from './service.ts';
 import { templateVariables } from './template.ts';
 import { pathsCreatedBy, renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';

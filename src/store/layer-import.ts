@@ -42,8 +42,9 @@ import type { Readable } from 'node:stream';
 import { syncDir, syncFile, syncfs } from '../durable.ts';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import type { Digest } from '../image/digest.ts';
+import { lstatIfExists } from '../fsutil.ts';
 import { DEFAULT_MAX_EXTENDED_HEADER_BYTES, type TarHeader } from '../image/tar-header.ts';
-import { forEachLimited, lstatOrNull, TaskQueue } from './fsutil.ts';
+import { forEachLimited, TaskQueue } from './fsutil.ts';
 import { applyXattrs, capabilityProblem, unappliedXattrs } from './apply-xattrs.ts';
 import { ObjectWriter, type StageItem } from './object-writer.ts';
 import { encodeXattrs, objectHasher, objectPath, symlinkKey, XATTRS_SUFFIX } from './objects.ts';
@@ -387,8 +388,8 @@ class Importer {
 
   /** Whether the store already has this object (same key, kind and size; content is verify's business). */
   private async stored(object: ObjectKey, size: number, kind: 'file' | 'symlink' = 'file'): Promise<boolean> {
-    const existing = await lstatOrNull(objectPath(this.target.objectsDir, object));
-    if (existing === null || existing.size !== size) return false;
+    const existing = await lstatIfExists(objectPath(this.target.objectsDir, object));
+    if (existing === undefined || existing.size !== size) return false;
     return kind === 'file' ? existing.isFile() : existing.isSymbolicLink();
   }
 

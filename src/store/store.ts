@@ -27,7 +27,8 @@ import { syncDir } from '../durable.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import { materialise } from './checkout.ts';
-import { clearStaleStaging, lstatOrNull, makeStaging, probeUmask, RwLock, writeDurable } from './fsutil.ts';
+import { lstatIfExists, writeFileAtomic } from '../fsutil.ts';
+import { clearStaleStaging, makeStaging, probeUmask, RwLock } from './fsutil.ts';
 import { collectGarbage } from './gc.ts';
 import {
   checkImageBytes,
@@ -104,7 +105,7 @@ export class Store {
   }
 
   async hasLayer(diffId: Digest): Promise<boolean> {
-    return (await lstatOrNull(join(this.d.layers, layerFileName(parseDigest(diffId, 'diff_id'))))) !== null;
+    return (await lstatIfExists(join(this.d.layers, layerFileName(parseDigest(diffId, 'diff_id'))))) !== undefined;
   }
 
   /**
@@ -128,7 +129,7 @@ export class Store {
         const out = await importLayerTar({ objectsDir: this.d.objects, stagingDir: staging, fanout: this.shared.fanout, umask: this.shared.umask }, diffId, tar, options);
         crashPoint('store.layer-objects');
         // Last, and durable: only now does the layer exist.
-        await writeDurable(staging, join(this.d.layers, layerFileName(diffId)), encodeLayerRecord(out.record));
+        await writeFileAtomic(join(this.d.layers, layerFileName(diffId)), encodeLayerRecord(out.record), { tempDir: staging });
         return { entries: out.record.entries, bytes: out.record.bytes, newObjects: out.newObjects, newBytes: out.newBytes };
       } finally {
         await rm(staging, { recursive: true, force: true });
@@ -163,7 +164,7 @@ export class Store {
       try {
         const created = old?.created ?? new Date().toISOString();
         const text = encodeImageRecord({ manifestDigest: digest, manifestBytes: image.manifestBytes, configBytes: image.configBytes, signatures, signedManifestBytes: signed, created });
-        await writeDurable(staging, join(this.d.images, digestFileName(digest)), text);
+        await writeFileAtomic(join(this.d.images, digestFileName(digest)), text, { tempDir: staging });
       } finally {
         await rm(staging, { recursive: true, force: true });
       }

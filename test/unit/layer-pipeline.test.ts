@@ -14,8 +14,8 @@ import { readIntents, writeIntent, type ImagesIntent } from '../../src/deploy/in
 import { Paths } from '../../src/deploy/paths.ts';
 import { BerthError } from '../../src/errors.ts';
 import { parseImageConfig, parseManifest, type ImageManifest } from '../../src/image/manifest.ts';
-import { formatReference, parseImageReference } from '../../src/image/reference.ts';
-import type { ResolvedImage } from '../../src/image/resolve.ts';
+import { formatReference, parseImageReference } from '../../src/transport/index.ts';
+import type { ResolvedImage } from '../../src/transport/resolve.ts';
 import { silentReporter, type OpContext } from '../../src/ops/context.ts';
 import { recoverImages, storeImages, type TrustedImage } from '../../src/ops/layer-pipeline.ts';
 import { Store } from '../../src/store/store.ts';

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Digest } from '../../src/image/digest.ts';
 import { MediaType } from '../../src/image/manifest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { DOCKER_LAYER_TAR, parseArchiveManifest } from '../../src/transport/docker-archive/docker_archive_src.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import { archivePath, TarIndex } from '../../src/transport/tarfile/tar_index.ts';
