@@ -14,7 +14,7 @@ import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { planHostFiles } from '../deploy/hostfs.ts';
 import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
-import type { Journal } from '../deploy/intent.ts';
+import type { IntentLog } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
 import type { Rendered } from '../render/container.ts';
 import { journalTail } from '../systemd/journal.ts';
@@ -70,7 +70,7 @@ export async function switchSlots(
   fromSlot: 0 | 1,
   to: Staged,
   slot: 0 | 1,
-  journal: Journal,
+  journal: IntentLog,
   options: SwitchOptions,
 ): Promise<void> {
   const { paths, report } = ctx;
