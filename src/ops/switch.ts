@@ -56,6 +56,8 @@ export interface SwitchOptions {
   /** How long the new version must stay active to count as good. */
   settleMs: number;
   startTimeoutMs?: number;
+  /** On failure leave `to` live and only throw: a stack update (ops/stack.ts) puts all its members back itself. */
+  noSwitchBack?: boolean;
 }
 
 /**
@@ -95,6 +97,7 @@ export async function switchSlots(
     crashPoint('switch.proven');
   } catch (e) {
     report.warn(`${unit}: ${(e as Error).message.split('\n')[0]}`);
+    if (options.noSwitchBack) throw e;
     report.step(`Switching ${to.info.name} back to slot ${fromSlot}`);
     await deactivateFiles(ctx, to.info).catch(() => undefined);
     undo.clear();
