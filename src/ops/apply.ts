@@ -52,6 +52,8 @@ export interface ApplyAction {
   /** The failure, for action "failed". */
   error?: string;
   code?: ErrorCode;
+  /** What else the failure says (the unit's journal lines). */
+  details?: readonly string[];
 }
 
 export interface ApplyResult {
@@ -216,7 +218,8 @@ async function execute(
       broken.set(m.name, failed);
       const d = decisions.find((x) => x.entry.name === m.name)!;
       const why = m.name === failed ? '' : `; ${failed} failed`;
-      actions.set(m.name, { name: m.name, action: 'update', reason: `${d.reasons.join('; ')}${why}`, result: 'rolled back', ...(m.name === failed ? { error: error.message, code: error.code } : {}) });
+      const own = m.name === failed ? { error: error.message, code: error.code, ...(error.details?.length ? { details: error.details } : {}) } : {};
+      actions.set(m.name, { name: m.name, action: 'update', reason: `${d.reasons.join('; ')}${why}`, result: 'rolled back', ...own });
     }
     if (!members.some((m) => m.name === failed)) fail(failed, error, doing);
     for (const e of notUp) ctx.report.warn(`after the rollback: ${e.message}`);
@@ -310,7 +313,7 @@ function summarise(actions: ApplyAction[], dryRun: boolean): ApplyResult {
     ];
     result.error = new BerthError(first.code === 'START_FAILED' && first.result === 'rolled back' ? 'UPDATE_FAILED' : (first.code ?? 'INTERNAL'), `apply: ${parts.join('; ')}`, {
       hint: rolledBack.length > 0 ? 'the updated containers run their previous versions again; fix the cause and apply the plan again' : 'everything else was applied; fix the cause and apply the plan again',
-      details: failed.map((a) => `${a.name}: ${a.error}`),
+      details: failed.flatMap((a) => [`${a.name}: ${a.error}`, ...(a.details ?? []).map((l) => `  ${l}`)]),
     });
   }
   return result;
@@ -322,7 +325,7 @@ function asError(e: unknown): BerthError {
 
 function failure(name: string, e: unknown, doing: string): ApplyAction {
   const err = e instanceof BerthError ? e : new BerthError('INTERNAL', String((e as Error)?.message ?? e), { hint: 'this is a bug in berth' });
-  return { name, action: 'failed', reason: doing, error: err.message, code: err.code };
+  return { name, action: 'failed', reason: doing, error: err.message, code: err.code, ...(err.details?.length ? { details: err.details } : {}) };
 }
 
 /** Pull every distinct image once, under the lock; a failure is kept per image, not thrown. */

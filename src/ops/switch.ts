@@ -90,7 +90,7 @@ export async function switchSlots(
     if (enabled && to.info.hasUnit) await systemd.reenableUnitFiles([unit]);
     if (options.start && to.info.hasUnit) {
       report.step(`Restarting ${unit} from slot ${slot}`);
-      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'switching back', true);
+      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, options.noSwitchBack ? 'its stack is put back' : 'switching back', true);
       crashPoint('switch.restarted');
       await prove(ctx, systemd, to.info, options);
     }

@@ -132,7 +132,7 @@ containers:
     assert.equal(r.code, 0, r.stderr);
     const { actions } = JSON.parse(r.stdout) as { actions: Action[] };
     assert.deepEqual(actions.map((a) => [a.name, a.result, a.state?.activeState]), [
-      ['etcd', 'installed', 'active'], ['hello', 'installed', 'active'], ['flannel', 'installed', 'active'], ['docker', 'installed', 'active'],
+      ['etcd', 'installed', 'active'], ['flannel', 'installed', 'active'], ['docker', 'installed', 'active'], ['hello', 'installed', 'active'],
     ]);
   });
 
@@ -184,7 +184,7 @@ containers:
     assert.equal(r.code, 0, r.stderr);
     const { actions } = JSON.parse(r.stdout) as { actions: Action[] };
     assert.deepEqual(actions.map((a) => [a.name, a.result, a.state?.activeState]), [
-      ['etcd', 'updated', 'active'], ['hello', 'unchanged', 'active'], ['flannel', 'updated', 'active'], ['docker', 'updated', 'active'],
+      ['etcd', 'updated', 'active'], ['flannel', 'updated', 'active'], ['docker', 'updated', 'active'], ['hello', 'unchanged', 'active'],
     ]);
     const l = await listed();
     for (const n of NAMES) {
