@@ -39,6 +39,11 @@ export async function switchBack(ctx: OpContext, systemd: SystemdManager, intent
     return `slot ${fromSlot} stayed live`;
   }
   const from = await loadSlot(ctx, name, fromSlot);
+  const unit = paths.unitName(name);
+  if (!options.restart && (await systemd.unitState(unit)).activeState !== 'inactive') {
+    // Stopped before its files change: else systemd's own Restart= would start the old version once before the stack's restart does.
+    await systemd.stopUnit(unit, JOB_TIMEOUT_MS);
+  }
   const toInfo = await readSlotInfo(paths, name, toSlot);
   // Everything of the new slot off the host, then the old slot's files fresh (so its info.json records them again).
   if (toInfo) await deactivateFiles(ctx, toInfo);
@@ -47,7 +52,6 @@ export async function switchBack(ctx: OpContext, systemd: SystemdManager, intent
   await removeTmpfiles(paths.tmpfilesFile(name));
   await activate(ctx, from, fromSlot, new Undo());
   await systemd.reload();
-  const unit = paths.unitName(name);
   if (from.info.hasUnit) {
     if (intent.unitEnabled) await systemd.reenableUnitFiles([unit]);
     if (options.restart && intent.unitActive) {

@@ -1,6 +1,6 @@
 /**
  * Stack updates end to end on a real systemd: an etcd -> flannel -> docker
- * plan (busybox stand-ins that count their starts in their state directory)
+ * plan (busybox stand-ins whose every start leaves a line in the journal)
  * moved from v1 to v2 as one transaction. A v2 flannel that never becomes
  * ready puts all three back on v1, each started again once in order and
  * active; a second run does the same without restarting anyone twice; a
@@ -18,11 +18,10 @@ import { BERTH, BerthEnv } from '../harness/berth-env.ts';
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const LABELS = { 'atomic.type': 'system' };
 
-/** Appends "VERSION" to /state/starts at every start, then stays up (or exits at once when broken). */
+/** Says "NAME VERSION up" at every start, then stays up (or exits at once when broken). */
 const RUN_SH = `#!/bin/sh
 trap 'exit 0' TERM
 v=$(cat /etc/stack-version)
-echo "$v" >> /state/starts
 case "$v" in *broken*) echo "$NAME $v never becomes ready"; exit 3 ;; esac
 echo "$NAME $v up"
 while :; do sleep 3600 & wait $!; done
@@ -90,13 +89,13 @@ containers:
     await fs.writeFile(file, text);
     return env.host.exec(process.execPath, [BERTH, '--root', env.root, 'apply', '--policy', env.policy, '--settle', '1', '--json', file], { timeoutMs: 600_000 });
   };
-  /** Every start each container recorded, by name. */
+  /** Every start of each container's process, by name, as its lines in systemd's journal say (its version each time). */
   const starts = async (): Promise<Record<string, string[]>> => {
+    await env.host.exec('journalctl', ['--sync']);
     const out: Record<string, string[]> = {};
     for (const n of [...NAMES, 'hello']) {
-      const state = ((await env.info(n)) as { values: Record<string, string> }).values['STATE_DIRECTORY']!;
-      const r = await env.host.exec('cat', [`${state}/${n}/starts`]);
-      out[n] = r.stdout.trim().split('\n').filter((l) => l !== '');
+      const r = await env.host.exec('journalctl', ['--no-pager', '-o', 'cat', '-u', `${n}.service`]);
+      out[n] = r.stdout.split('\n').map((l) => new RegExp(`^${n} (\\S+) (up|never becomes ready)$`).exec(l.trim())?.[1]).filter((v): v is string => v !== undefined);
     }
     return out;
   };
