@@ -30,8 +30,8 @@ import { unusedPort } from '../harness/registry.ts';
 import type { ExecResult } from '../harness/test-host.ts';
 import { crashAppImage, crashHostFiles, crashPullImage } from './images.ts';
 
-export type CrashOp = 'pull' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply';
-export const CRASH_OPS: readonly CrashOp[] = ['pull', 'install', 'update', 'rollback', 'uninstall', 'apply'];
+export type CrashOp = 'pull' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply' | 'stack';
+export const CRASH_OPS: readonly CrashOp[] = ['pull', 'install', 'update', 'rollback', 'uninstall', 'apply', 'stack'];
 
 /** The crash points each operation passes, in order (NAME#N: the Nth time). */
 const POINTS: Record<CrashOp, string[]> = {
@@ -49,6 +49,8 @@ const POINTS: Record<CrashOp, string[]> = {
   rollback: ['deploy.intent-written', 'switch.deactivated', 'deploy.hostfs-file#2', 'deploy.info-written', 'deploy.symlink', 'deploy.unit-written', 'switch.reloaded', 'switch.restarted', 'switch.proven'],
   uninstall: ['uninstall.intent-written', 'uninstall.unit-removed', 'uninstall.files-removed', 'uninstall.symlink-removed', 'uninstall.slot-removed'],
   apply: ['apply.entry-done', 'deploy.committed#2', 'install.enabled#2', 'apply.entry-done#2'],
+  // An apply that updates app1 and app2 from :a to :b as one stack.
+  stack: ['stack.intent-written', 'deploy.committed#2', 'stack.staged', 'switch.restarted', 'stack.switched', 'switch.deactivated#2', 'stack.switched#2', 'stack.finished'],
 };
 
 export interface CrashOptions {
@@ -150,6 +152,7 @@ class Trials {
     await this.must(['pull', this.ref('app:b')], 'prepare');
     const entry = (n: string) => `  ${n}:\n    image: ${this.ref('app:a')}\n    set: { PORT: "${this.ports[n]}", RECEIVER: "${n}" }\n`;
     await fs.writeFile(this.planFile, `version: 1\ndefaults:\n  tlsVerify: false\ncontainers:\n${entry('app1')}${entry('app2')}`);
+    await fs.writeFile(this.planFile.replace('.yaml', '-b.yaml'), (await fs.readFile(this.planFile, 'utf8')).replaceAll(this.ref('app:a'), this.ref('app:b')));
   }
 
   private async installedSlot(name: string): Promise<{ slot: 0 | 1; digests: (string | undefined)[] } | undefined> {
@@ -218,6 +221,16 @@ class Trials {
         return { names: ['app'], args: ['uninstall', 'app'], setup: () => this.freshA() };
       case 'apply':
         return { names: ['app1', 'app2'], args: ['apply', this.planFile, '--settle', '0.5'], setup: async () => this.uninstall('app', 'app1', 'app2') };
+      case 'stack':
+        return {
+          names: ['app1', 'app2'],
+          args: ['apply', this.planFile.replace('.yaml', '-b.yaml'), '--settle', '0.5'],
+          // Both on :a (an apply from :b back to :a is itself a stack update).
+          setup: async () => {
+            await this.uninstall('app');
+            await this.must(['apply', this.planFile, '--settle', '0.5'], 'setup');
+          },
+        };
     }
   }
 
