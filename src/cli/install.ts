@@ -17,6 +17,10 @@ interface InstallArgs extends GlobalArgs, ImageSourceArgs {
   'dry-run': boolean;
   pull: 'always' | 'missing' | 'never';
   'health-cmd': string | undefined;
+  'ready-cmd': string | undefined;
+  'ready-http': string | undefined;
+  'ready-tcp': string | undefined;
+  'ready-timeout': number | undefined;
   'auto-update': boolean;
   json: boolean;
 }
@@ -43,14 +47,21 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the rendered config.json, unit and tmpfiles; change nothing' })
       .option('pull', { choices: ['always', 'missing', 'never'] as const, default: 'missing' as const, describe: 'when to pull a registry image: always, when the store lacks it, or never' })
       .option('health-cmd', { type: 'string', describe: 'command run in the container (sh -c) to prove an update healthy' })
+      .option('ready-cmd', { type: 'string', describe: 'readiness: a command run in the container (sh -c) until it exits 0; the unit is active only then' })
+      .option('ready-http', { type: 'string', describe: 'readiness: a URL that must answer 2xx/3xx before the unit is active' })
+      .option('ready-tcp', { type: 'string', describe: 'readiness: HOST:PORT that must accept connections before the unit is active' })
+      .option('ready-timeout', { type: 'number', describe: 'seconds the readiness probe may take', defaultDescription: '60' })
       .option('auto-update', { type: 'boolean', default: false, describe: 'let the auto-update timer (berth update --all --auto) update it' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .example('$0 install --system docker://registry.example.com/etcd:3.4', 'install and start etcd-3.4.service')
+      .example('$0 install --ready-tcp 127.0.0.1:2379 docker://registry.example.com/etcd:3.4', 'etcd-3.4.service is active (and units after it start) once etcd accepts connections')
       .example('$0 install --name flannel --after etcd --required-by docker oci:/media/images:flannel', 'order flannel between etcd and docker') as Argv<InstallArgs>,
   handler: (args: ArgumentsCamelCase<InstallArgs>) =>
     run(args, async (ctx) => {
       const { install } = await import('../ops/install.ts');
       const { parseSetOptions } = await import('../render/values.ts');
+      const { checkReadiness } = await import('../render/readiness.ts');
+      const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
       const result = await install(ctx, {
         image: args.image,
         ...(args.name === undefined ? {} : { name: args.name }),
@@ -62,6 +73,7 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
         noStart: !args.start,
         dryRun: args['dry-run'],
         ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
+        ...(ready === undefined ? {} : { ready }),
         autoUpdate: args['auto-update'],
       });
       if (args.json) return (await import('./output.ts')).printJson(result);

@@ -18,6 +18,7 @@ import { logsCommand } from './logs.ts';
 import { mountCommand, umountCommand } from './mount.ts';
 import { pruneCommand } from './prune.ts';
 import { pullCommand } from './pull.ts';
+import { readyCheckCommand } from './ready-check.ts';
 import { rmiCommand } from './rmi.ts';
 import { rollbackCommand } from './rollback.ts';
 import { saveCommand } from './save.ts';
@@ -58,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(signCommand)
     .command(trustCommand)
     .command(agentCommand)
+    .command(readyCheckCommand)
     .demandCommand(1, 'name a command (berth --help lists them)')
     .strict()
     .version(version)

@@ -9,6 +9,7 @@ import { BerthError, errnoCode } from '../errors.ts';
 import { writeFileAtomic } from './fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 import type { Ordering } from '../render/ordering.ts';
+import type { Readiness } from '../render/readiness.ts';
 
 export interface DeploymentInfo {
   version: 2;
@@ -28,6 +29,8 @@ export interface DeploymentInfo {
   ordering: Ordering;
   /** A command run inside the container to prove an update healthy. */
   healthCmd?: string[];
+  /** The readiness probe the user asked for (--ready-*, a plan's ready:); kept by updates. */
+  ready?: Readiness;
   /** Opted in to `berth update --all --auto` (the auto-update timer). */
   autoUpdate?: boolean;
   /** false when the image's manifest.json says noContainerService. */

@@ -202,7 +202,7 @@ async function execute(
       try {
         const health = sh(entry.healthCmd);
         // The image is in the store already (pulled above): no second pull, only the trust re-check.
-        const p = await prepareUpdate(ctx, store, entry.name, { set: entry.set, rebase: d.pulled!.reference, noPull: true, pull, ...(health ? { healthCmd: health } : {}) });
+        const p = await prepareUpdate(ctx, store, entry.name, { set: entry.set, rebase: d.pulled!.reference, noPull: true, pull, ...(health ? { healthCmd: health } : {}), ready: entry.ready ?? null });
         if (p.same) d.kind = 'none';
         else members.push({ name: entry.name, fromSlot: p.slot, spec: p.spec });
       } catch (e) {
@@ -366,6 +366,7 @@ async function decide(ctx: OpContext, entry: PlanEntry, pulled: Pulled): Promise
     reasons.push(health ? 'healthCmd changed' : 'healthCmd removed');
     if (!health) reinstall = true;
   }
+  if (JSON.stringify(entry.ready ?? null) !== JSON.stringify(info.ready ?? null)) reasons.push(entry.ready ? 'ready changed' : 'ready removed');
   // What update() re-renders with is fixed at install: changing these needs a new install.
   const ordering = orderingChanges(info, entry);
   if (ordering.length > 0) {
@@ -418,6 +419,7 @@ async function installEntry(ctx: OpContext, d: Decision, pull: PullOptions): Pro
       pullPolicy: 'never',
       noStart: !entry.start,
       ...(health ? { healthCmd: health } : {}),
+      ...(entry.ready ? { ready: entry.ready } : {}),
       autoUpdate: entry.autoUpdate,
     },
     parseImageReference(d.pulled!.reference),

@@ -25,6 +25,7 @@ import type { Paths } from '../deploy/paths.ts';
 import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { renderContainer, type Rendered } from '../render/container.ts';
 import { readExports } from '../render/exports.ts';
+import type { Readiness } from '../render/readiness.ts';
 import type { Ordering } from '../render/ordering.ts';
 import { UnitFile } from '../render/unit-file.ts';
 import type { Store } from '../store/store.ts';
@@ -62,6 +63,8 @@ export interface DeploySpec {
   runtimeName: string;
   runtime: string;
   healthCmd?: string[];
+  /** A readiness probe asked for by the user (else the image's labels decide). */
+  ready?: Readiness | undefined;
   autoUpdate?: boolean;
   /** Reuse the UUID of an earlier deployment (updates keep the container's identity). */
   uuid?: string;
@@ -93,6 +96,7 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     set: spec.set,
     runtime: spec.runtime,
     ordering: spec.ordering,
+    readiness: spec.ready,
     ...(spec.uuid === undefined ? {} : { uuid: spec.uuid }),
   });
   for (const w of rendered.warnings) report.warn(w);
@@ -119,6 +123,7 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     set: spec.set,
     ordering: spec.ordering,
     ...(spec.healthCmd ? { healthCmd: spec.healthCmd } : {}),
+    ...(spec.ready ? { ready: spec.ready } : {}),
     ...(spec.autoUpdate ? { autoUpdate: true } : {}),
     hasUnit: rendered.unit !== undefined,
     hasTmpfiles: rendered.tmpfiles !== undefined,

@@ -12,6 +12,7 @@ import { exists } from '../deploy/fsutil.ts';
 import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import type { Ordering } from '../render/ordering.ts';
+import type { Readiness } from '../render/readiness.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
 import { journalTail } from '../systemd/journal.ts';
@@ -37,6 +38,8 @@ export interface InstallOptions {
   /** Render and print, change nothing. */
   dryRun?: boolean;
   healthCmd?: string[];
+  /** A readiness probe (else the image's berth.ready.* labels decide). */
+  ready?: Readiness | undefined;
   autoUpdate?: boolean;
   /** How long to wait for the start job. */
   startTimeoutMs?: number;
@@ -104,7 +107,7 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
     const staged = await stage(
       ctx,
       store,
-      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
+      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
       undo,
     );
     if (options.dryRun) {

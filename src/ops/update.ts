@@ -11,6 +11,7 @@ import { BerthError } from '../errors.ts';
 import { formatReference, parseImageReference } from '../image/reference.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
 import { Journal } from '../deploy/intent.ts';
+import type { Readiness } from '../render/readiness.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
@@ -30,6 +31,8 @@ export interface UpdateOptions {
   noPull?: boolean;
   pull: PullOptions;
   healthCmd?: string[];
+  /** A new readiness probe; null removes the recorded one; undefined keeps it. */
+  ready?: Readiness | null;
   /** How long the new version must stay active (default 5 s). */
   settleMs?: number;
 }
@@ -75,11 +78,13 @@ export async function prepareUpdate(ctx: OpContext, store: Store, name: string, 
   const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.noPull ? 'never' : 'always');
   const set = { ...info.set, ...(options.set ?? {}) };
   const healthCmd = options.healthCmd ?? info.healthCmd;
+  const ready = options.ready === undefined ? info.ready : (options.ready ?? undefined);
   const same =
     image.manifestDigest === info.manifestDigest &&
     formatReference(reference) === info.image &&
     JSON.stringify(sorted(set)) === JSON.stringify(sorted(info.set)) &&
-    JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null);
+    JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null) &&
+    JSON.stringify(ready ?? null) === JSON.stringify(info.ready ?? null);
   const spec: DeploySpec = {
     name,
     ref: reference,
@@ -89,6 +94,7 @@ export async function prepareUpdate(ctx: OpContext, store: Store, name: string, 
     runtimeName: info.runtimeName,
     runtime: await findRuntime(info.runtimeName),
     ...(healthCmd ? { healthCmd } : {}),
+    ...(ready ? { ready } : {}),
     ...(info.autoUpdate ? { autoUpdate: true } : {}),
     ...(info.values['UUID'] ? { uuid: info.values['UUID'] } : {}),
   };

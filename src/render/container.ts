@@ -18,11 +18,13 @@ import { planHostFiles, type PlannedHostFile } from '../deploy/hostfs.ts';
 import { errnoCode } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
 import type { ImageExports } from './exports.ts';
-import { bindMountSources, renderConfig } from './oci-config.ts';
+import { addNotifySocket, bindMountSources, renderConfig } from './oci-config.ts';
 import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
+import { readinessFromLabels, type Readiness } from './readiness.ts';
 import { renderUnit } from './service.ts';
 import { templateVariables } from './template.ts';
-import { renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
+import { pathsCreatedBy, renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
+import { runModeOf } from './unit-runtime.ts';
 import { OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
 
 export interface RenderInput {
@@ -39,6 +41,10 @@ export interface RenderInput {
   /** Resolved path of the OCI runtime. */
   runtime: string;
   ordering: Ordering;
+  /** A readiness probe asked for by the user (--ready-*, a plan); else the image's berth.ready.* labels decide. */
+  readiness?: Readiness | undefined;
+  /** How units run berth (self.ts); for tests. */
+  berth?: readonly string[];
   /** Where bind-mount sources are looked up; default "/". */
   hostRoot?: string;
   /** For tests: fixed UUID and HOST_UID/HOST_GID. */
@@ -58,6 +64,8 @@ export interface Rendered {
   tmpfiles: string | undefined;
   /** Host files to install (applyHostFiles). */
   hostfs: PlannedHostFile[];
+  /** The readiness probe in the unit, if any. */
+  readiness?: Readiness | undefined;
   warnings: string[];
 }
 
@@ -65,6 +73,8 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   const { exports } = input;
   const manifest = exports.manifest;
   const warnings = [...exports.warnings];
+  const hasUnit = manifest?.noContainerService !== true;
+  const runMode = hasUnit ? runModeOf(exports.serviceTemplate) : 'detach';
 
   const resolved = resolveValues({
     name: input.name,
@@ -72,6 +82,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
     imageName: input.imageName,
     imageId: input.imageId,
     runtime: input.runtime,
+    runMode,
     set: input.set,
     imageDefaults: manifest?.defaultValues ?? {},
     ...(input.uuid === undefined ? {} : { uuid: input.uuid }),
@@ -101,33 +112,47 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   });
   warnings.push(...host.warnings);
 
-  let tmpfiles: string | undefined;
-  if (exports.tmpfilesTemplate !== undefined) {
-    tmpfiles = renderTmpfiles(exports.tmpfilesTemplate, values);
-  } else {
-    const missing: string[] = [];
-    for (const source of bindMountSources(config.spec)) {
-      // A source the image's host files create is not missing.
-      if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
-      // Under /run a source that exists now (made by another container) is gone after a
-      // reboot: this container must be able to recreate it itself.
-      if (isVolatile(source) || !(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
-    }
-    tmpfiles = tmpfilesForMissing(missing);
+  // atomic generated `d` lines for missing bind-mount sources only when the image had no
+  // tmpfiles.template; berth adds them after the template's lines as well, for the sources
+  // neither the template nor the host files create: a container cannot start without them.
+  const template = exports.tmpfilesTemplate === undefined ? undefined : renderTmpfiles(exports.tmpfilesTemplate, values);
+  const created = pathsCreatedBy(template ?? '');
+  const missing: string[] = [];
+  const volatile: string[] = [];
+  for (const source of bindMountSources(config.spec)) {
+    // A source the image's host files or its tmpfiles.template create is not missing.
+    if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
+    if (created.has(source.replace(/\/+$/, ''))) continue;
+    // Under /run a source that exists now (made by another container) is gone after a
+    // reboot: this container must be able to recreate it itself.
+    if (!(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+    else if (isVolatile(source)) volatile.push(source);
   }
+  const generated = tmpfilesForMissing(missing, volatile);
+  // After the sources are looked at: systemd's socket is systemd's to create.
+  if (runMode === 'notify') addNotifySocket(config.spec);
+  const tmpfiles = template !== undefined && generated !== undefined ? `${template.replace(/\n*$/, '\n')}${generated}` : (generated ?? (template?.trim() === '' ? undefined : template));
 
   let unit: string | undefined;
-  if (manifest?.noContainerService) {
+  const readiness = hasUnit ? (input.readiness ?? readinessFromLabels(input.imageConfig.config.Labels)) : undefined;
+  if (!hasUnit) {
     if (exports.serviceTemplate !== undefined) warnings.push('manifest.json says noContainerService: /exports/service.template is not used');
     if (ORDERING_FLAGS.some(({ field }) => (input.ordering[field] ?? []).length > 0)) warnings.push('manifest.json says noContainerService: the ordering options have no unit to apply to');
   } else {
-    const rendered = await renderUnit({ values, ordering: input.ordering, ...(exports.serviceTemplate === undefined ? {} : { template: exports.serviceTemplate }) });
+    const rendered = await renderUnit({
+      values,
+      ordering: input.ordering,
+      runMode,
+      readiness,
+      ...(input.berth === undefined ? {} : { berth: input.berth }),
+      ...(exports.serviceTemplate === undefined ? {} : { template: exports.serviceTemplate }),
+    });
     unit = rendered.unit.toString();
     warnings.push(...rendered.warnings);
   }
 
   warnings.push(...unusedSetWarnings(input, host.plan));
-  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, warnings };
+  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, readiness, warnings };
 }
 
 async function existsOnHost(root: string, p: string): Promise<boolean> {

@@ -5,6 +5,7 @@
  */
 import { BerthError } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
+import { NOTIFY_SOCKET_IN_CONTAINER, SYSTEMD_NOTIFY_SOCKET } from '../runtime/runtime.ts';
 import { parseStrictJson } from '../strict-json.ts';
 import { substituteJson } from './json-template.ts';
 import { readBuiltinTemplate } from './templates.ts';
@@ -162,4 +163,21 @@ export function bindMountSources(spec: RuntimeSpec): string[] {
     if (m.type === 'bind' || options.includes('bind') || options.includes('rbind')) out.push(m.source);
   }
   return out;
+}
+
+/**
+ * Give the container systemd's notification socket (for Type=notify; see
+ * runtime.ts): a bind mount of the manager's socket, last so that no other
+ * mount hides it, and NOTIFY_SOCKET pointing at it, replacing any the image
+ * set. The mount point lands in the container's /run when the spec mounts
+ * one there; otherwise the runtime creates it in the rootfs, as it does for
+ * its own notify socket.
+ */
+export function addNotifySocket(spec: RuntimeSpec): void {
+  spec.mounts = [
+    ...(Array.isArray(spec.mounts) ? spec.mounts.filter((m) => m?.destination !== NOTIFY_SOCKET_IN_CONTAINER) : []),
+    { destination: NOTIFY_SOCKET_IN_CONTAINER, type: 'bind', source: SYSTEMD_NOTIFY_SOCKET, options: ['bind', 'nosuid', 'nodev', 'noexec'] },
+  ];
+  const env = Array.isArray(spec.process.env) ? spec.process.env.filter((e) => typeof e === 'string' && !e.startsWith('NOTIFY_SOCKET=')) : [];
+  spec.process.env = [...env, `NOTIFY_SOCKET=${NOTIFY_SOCKET_IN_CONTAINER}`];
 }

@@ -2,10 +2,14 @@
  * The systemd unit of a system container: the image's service.template or
  * the built-in one, rendered with atomic's variables, parsed into the
  * lossless unit model, checked against the key tables, adapted to how berth
- * runs the container (unit-runtime.ts), and given the ordering flags.
+ * runs the container and probes its readiness (unit-runtime.ts), and given
+ * the ordering flags.
  */
 import { BerthError } from '../errors.ts';
+import type { RunMode } from '../runtime/runtime.ts';
+import { berthCommand } from '../self.ts';
 import { applyOrdering, type Ordering } from './ordering.ts';
+import type { Readiness } from './readiness.ts';
 import { readBuiltinTemplate } from './templates.ts';
 import { substitute, substituteLines } from './template.ts';
 import { checkUnitKeys } from './unit-check.ts';
@@ -32,6 +36,11 @@ export interface UnitInput {
   template?: string;
   values: Readonly<Record<string, string>>;
   ordering?: Ordering;
+  /** How $EXEC_START was rendered (runModeOf the template; default detach). */
+  runMode?: RunMode;
+  readiness?: Readiness | undefined;
+  /** How the unit runs berth (default: this berth, self.ts). */
+  berth?: readonly string[];
 }
 
 export interface RenderedUnit {
@@ -48,7 +57,7 @@ export async function renderUnit(input: UnitInput): Promise<RenderedUnit> {
   const what = `unit rendered from ${file}`;
   const unit = UnitFile.parse(text, what);
   checkUnitKeys(unit, what);
-  const warnings = adaptToRuntime(unit, input.values, what);
+  const warnings = adaptToRuntime(unit, input.values, what, { mode: input.runMode ?? 'detach', readiness: input.readiness, berth: input.berth ?? berthCommand() });
   const name = input.values['NAME'];
   if (name === undefined) throw new BerthError('INTERNAL', 'renderUnit: NAME has no value');
   applyOrdering(unit, input.ordering ?? {}, `${name}.service`);

@@ -68,9 +68,33 @@ export function tmpfilesPath(p: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-/** `d` lines for bind-mount sources missing on the host, or undefined when none is missing. */
-export function tmpfilesForMissing(paths: readonly string[]): string | undefined {
-  if (paths.length === 0) return undefined;
-  const lines = [...new Set(paths)].map((p) => `d ${tmpfilesPath(p)} 0700 root root -`);
-  return checkTmpfiles(`# Bind-mount sources missing on the host, created by berth (the image has no tmpfiles.template).\n${lines.join('\n')}\n`, 'generated tmpfiles');
+/**
+ * `d` lines for bind-mount sources the container needs, or undefined when
+ * there are none: `missing` ones are created private (0700); `volatile` ones
+ * exist now but live under /run, so a reboot removes them: their line only
+ * recreates them and never changes an existing directory's mode or owner
+ * (it may be another program's, such as /run/systemd).
+ */
+export function tmpfilesForMissing(missing: readonly string[], volatile: readonly string[] = []): string | undefined {
+  const create = [...new Set(missing)];
+  const recreate = [...new Set(volatile)].filter((p) => !create.includes(p));
+  if (create.length === 0 && recreate.length === 0) return undefined;
+  const lines = [...create.map((p) => `d ${tmpfilesPath(p)} 0700 root root -`), ...recreate.map((p) => `d ${tmpfilesPath(p)} - - - -`)];
+  return checkTmpfiles(`# Bind-mount sources the container needs that nothing else creates, added by berth.\n${lines.join('\n')}\n`, 'generated tmpfiles');
+}
+
+/** Line types that create what they name (files, directories, links, nodes). */
+const CREATING_TYPES = new Set(['f', 'F', 'w', 'd', 'D', 'v', 'q', 'Q', 'p', 'L', 'c', 'b', 'C']);
+
+/** The paths a (checked) tmpfiles.d text creates, without trailing slashes. */
+export function pathsCreatedBy(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const fields = leadingFields(line);
+    const type = fields ? typeRe.exec(fields.type)?.[1] : undefined;
+    if (fields && type !== undefined && CREATING_TYPES.has(type)) out.add(fields.path.replace(/\/+$/, '') || '/');
+  }
+  return out;
 }

@@ -1,17 +1,23 @@
 /**
  * Makes a rendered unit run its container the way berth needs, whatever the
- * template said.
+ * template said, keeping the template's Type= where it can work.
  *
- * atomic-style templates say `ExecStart=$EXEC_START` with no Type=, i.e.
- * Type=simple, where atomic ran `runc run` in the foreground: the start job
- * succeeded as soon as runc was forked, so a container that could not start
- * failed later, unseen by the installer. berth's EXEC_START is
- * `runc run --detach --pid-file $PIDFILE --bundle $DESTDIR NAME`, which
- * returns only once the container process runs (or fails to), so for a unit
- * whose ExecStart= is $EXEC_START berth makes it:
- *  - Type=forking (from no Type=, simple or exec; any other type is refused),
- *    with PIDFile=$PIDFILE, which runc writes and systemd reads to track
- *    the container's init as the main process;
+ * For a unit whose ExecStart= is $EXEC_START, $EXEC_START was rendered for
+ * the unit's Type= (runtime/runtime.ts, RunMode):
+ *  - no Type=, simple, exec, idle, forking: berth's EXEC_START is
+ *    `runc run --detach --pid-file $PIDFILE ...`, which returns only once
+ *    the container process runs (or fails to), so the unit becomes
+ *    Type=forking with PIDFile=$PIDFILE: a container that cannot start fails
+ *    the start job instead of failing later, unseen by the installer (what
+ *    atomic's Type=simple units did);
+ *  - notify (and notify-reload): the runtime runs in the foreground and the
+ *    container's own READY=1 reaches systemd (runtime.ts says how), so the
+ *    unit is active only once the daemon says it is ready; NotifyAccess=all,
+ *    since the notifying process is the container's, not the main one (the
+ *    runtime);
+ *  - oneshot and dbus: the runtime in the foreground; systemd's own rules
+ *    (exit 0, the bus name) say when the unit is started.
+ * Any other Type= is refused. In every case:
  *  - Delegate=yes: config.json puts the container's cgroup below the
  *    service's, which systemd only leaves alone when delegated;
  *  - ExecStartPre=-$EXEC_STARTPRE and ExecStopPost=-$EXEC_STOPPOST
@@ -26,12 +32,28 @@
  * A unit that runs the runtime itself (not $EXEC_START) is left as written,
  * except that a bundle given relatively (no --bundle) needs
  * WorkingDirectory=$DESTDIR.
+ *
+ * A readiness probe (readiness.ts) becomes the first ExecStartPost=.
  */
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import type { UnitFile } from './unit-file.ts';
+import type { RunMode } from '../runtime/runtime.ts';
+import { describeReadiness, readyCheckArgs, type Readiness } from './readiness.ts';
+import { execLine, UnitFile } from './unit-file.ts';
 
-const DETACHABLE_TYPES = ['simple', 'exec', 'forking'];
+const MODE_OF_TYPE: Readonly<Record<string, RunMode>> = {
+  simple: 'detach',
+  exec: 'detach',
+  idle: 'detach',
+  forking: 'detach',
+  notify: 'notify',
+  'notify-reload': 'notify',
+  oneshot: 'foreground',
+  dbus: 'foreground',
+};
+
+/** systemd's default TimeoutStartSec= (DefaultTimeoutStartSec). */
+const DEFAULT_START_TIMEOUT_SEC = 90;
 
 /** Split systemd's command prefixes (@-:+!) from an Exec*= value. */
 export function splitExecPrefix(value: string): { prefix: string; command: string } {
@@ -50,11 +72,44 @@ function boolValue(v: string): boolean | undefined {
   return undefined;
 }
 
+/** A time span in seconds, for the forms templates use ("90", "90s", "2min", "0", "infinity"); undefined otherwise. */
+function seconds(span: string): number | undefined {
+  if (span === 'infinity' || span === '0') return Infinity;
+  const m = /^(\d+)\s*(s|sec|min|m)?$/.exec(span);
+  if (!m) return undefined;
+  return Number(m[1]) * (m[2] === 'min' || m[2] === 'm' ? 60 : 1);
+}
+
 function fail(what: string, why: string, hint: string): BerthError {
   return new BerthError('USAGE', `${what}: ${why}`, { hint });
 }
 
-export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, string>>, what: string): string[] {
+/**
+ * How $EXEC_START must run the container for a service template, read from
+ * its Type= before rendering (EXEC_START is one of the values the template
+ * is rendered with). A Type= that is not written literally counts as the
+ * default; adaptToRuntime() refuses it if the rendered unit says otherwise.
+ */
+export function runModeOf(template: string | undefined): RunMode {
+  if (template === undefined) return 'detach';
+  let unit: UnitFile;
+  try {
+    unit = UnitFile.parse(template);
+  } catch {
+    return 'detach'; // rendering reports the syntax error
+  }
+  return MODE_OF_TYPE[unit.get('Service', 'Type') ?? 'simple'] ?? 'detach';
+}
+
+export interface RuntimeAdaptation {
+  /** The mode $EXEC_START was rendered for (runModeOf the template). */
+  mode: RunMode;
+  readiness?: Readiness | undefined;
+  /** How the unit runs berth (self.ts), for the readiness probe. */
+  berth: readonly string[];
+}
+
+export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, adaptation: RuntimeAdaptation): string[] {
   const warnings: string[] = [];
   const starts = unit.getAll('Service', 'ExecStart');
   if (starts.length === 0) throw fail(what, 'no ExecStart= in [Service]', 'the unit must run the container: ExecStart=$EXEC_START');
@@ -65,18 +120,15 @@ export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, s
 
   if (starts.some(isCommand('EXEC_START'))) {
     if (starts.length !== 1) throw fail(what, 'ExecStart=$EXEC_START must be the only ExecStart=', 'keep one ExecStart=');
-    if (!DETACHABLE_TYPES.includes(type)) {
-      throw fail(what, `Type=${type} cannot run $EXEC_START`, 'berth runs the container detached (Type=forking); remove Type= or set Type=forking');
+    const mode = MODE_OF_TYPE[type];
+    if (mode === undefined) {
+      throw fail(what, `Type=${type} cannot run $EXEC_START`, 'use Type=notify for a daemon that notifies systemd, Type=oneshot for a task, or no Type= (berth runs the container detached)');
     }
-    if (unit.get('Service', 'Type') !== 'forking') {
-      if (unit.get('Service', 'Type') !== undefined) warnings.push(`${what}: Type=${type} replaced by Type=forking, so that a container that cannot start fails the start job`);
-      unit.set('Service', 'Type', 'forking');
+    if (mode !== adaptation.mode) {
+      throw fail(what, `Type=${type} is not written in the template as it renders`, 'write Type= literally in service.template (berth chooses how $EXEC_START runs from it)');
     }
-    const pidFile = unit.get('Service', 'PIDFile');
-    if (pidFile === undefined) unit.set('Service', 'PIDFile', values['PIDFILE']!);
-    else if (pidFile !== values['PIDFILE']) {
-      throw fail(what, `PIDFile=${pidFile} is not where the runtime writes the container's PID (${values['PIDFILE']})`, 'write PIDFile=$PIDFILE, or set PIDFILE with --set');
-    }
+    if (mode === 'detach') adaptDetached(unit, values, what, warnings);
+    else if (mode === 'notify') adaptNotify(unit, what, warnings);
     const delegate = unit.get('Service', 'Delegate');
     if (delegate === undefined) unit.set('Service', 'Delegate', 'yes');
     else if (boolValue(delegate) === false) throw fail(what, 'Delegate=no, but the container\'s cgroup lives below the service\'s', 'remove Delegate= (berth sets Delegate=yes)');
@@ -84,9 +136,38 @@ export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, s
     if (!unit.getAll('Service', 'ExecStartPre').some(isCommand('EXEC_STARTPRE'))) unit.insertFirst('Service', 'ExecStartPre', `-${values['EXEC_STARTPRE']}`);
     if (!unit.getAll('Service', 'ExecStopPost').some(isCommand('EXEC_STOPPOST'))) unit.add('Service', 'ExecStopPost', `-${values['EXEC_STOPPOST']}`);
     unit.dropEntries('Service', 'ExecStop', isCommand('EXEC_STOP'), 'ExecStop=$EXEC_STOP dropped by berth: systemd stops the container (SIGTERM to the cgroup, then SIGKILL)');
-    return warnings;
+  } else {
+    warnings.push(...checkOwnRuntimeCommand(unit, values, what, command, type));
   }
+  if (adaptation.readiness !== undefined) warnings.push(...addReadinessProbe(unit, values, what, adaptation.readiness, adaptation.berth, type));
+  return warnings;
+}
 
+function adaptDetached(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, warnings: string[]): void {
+  const type = unit.get('Service', 'Type');
+  if (type !== 'forking') {
+    if (type !== undefined) warnings.push(`${what}: Type=${type} replaced by Type=forking, so that a container that cannot start fails the start job`);
+    unit.set('Service', 'Type', 'forking');
+  }
+  const pidFile = unit.get('Service', 'PIDFile');
+  if (pidFile === undefined) unit.set('Service', 'PIDFile', values['PIDFILE']!);
+  else if (pidFile !== values['PIDFILE']) {
+    throw fail(what, `PIDFile=${pidFile} is not where the runtime writes the container's PID (${values['PIDFILE']})`, 'write PIDFile=$PIDFILE, or set PIDFILE with --set');
+  }
+}
+
+function adaptNotify(unit: UnitFile, what: string, warnings: string[]): void {
+  const access = unit.get('Service', 'NotifyAccess');
+  if (access !== 'all') {
+    if (access !== undefined) warnings.push(`${what}: NotifyAccess=${access} replaced by NotifyAccess=all: READY=1 comes from the container, not from the runtime, which is the main process`);
+    unit.set('Service', 'NotifyAccess', 'all');
+  }
+  // The runtime does not write the PID file in the foreground: systemd would wait for it.
+  unit.dropEntries('Service', 'PIDFile', () => true, 'PIDFile= dropped by berth: with Type=notify the runtime is the main process and writes no PID file');
+}
+
+function checkOwnRuntimeCommand(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, command: string, type: string): string[] {
+  const warnings: string[] = [];
   const argv = words(command);
   const runtime = values['RUNTIME'];
   const argv0 = argv[0] ?? '';
@@ -102,6 +183,29 @@ export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, s
     const detached = argv.some((a) => a === '--detach' || a === '-d');
     if (argv.includes('run') && !detached && (type === 'simple' || type === 'exec')) {
       warnings.push(`${what}: ExecStart= runs the runtime in the foreground with Type=${type}: a container that cannot start fails after the install reports success; use ExecStart=$EXEC_START`);
+    }
+    if (argv.includes('run') && !detached && type === 'notify') {
+      warnings.push(`${what}: ExecStart= runs the runtime itself with Type=notify: runc 1.1 relays READY=1 but keeps waiting when the container exits first, so such a start fails only at TimeoutStartSec; use ExecStart=$EXEC_START`);
+    }
+  }
+  return warnings;
+}
+
+function addReadinessProbe(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, readiness: Readiness, berth: readonly string[], type: string): string[] {
+  if (type === 'oneshot') {
+    throw fail(what, 'a readiness probe on a Type=oneshot unit', 'a oneshot unit is started when its container has exited: there is nothing left to probe; drop the probe');
+  }
+  const warnings: string[] = [];
+  unit.insertFirst('Service', 'ExecStartPost', execLine([...berth, ...readyCheckArgs(readiness, values['RUNTIME']!, values['NAME']!)]));
+  // The probe runs within the start job: its time must fit TimeoutStartSec=.
+  const given = unit.get('Service', 'TimeoutStartSec') ?? unit.get('Service', 'TimeoutSec');
+  const needed = readiness.timeoutSec + 30;
+  if (given === undefined) {
+    if (needed > DEFAULT_START_TIMEOUT_SEC) unit.set('Service', 'TimeoutStartSec', `${needed}s`);
+  } else {
+    const limit = seconds(given);
+    if (limit !== undefined && limit < readiness.timeoutSec) {
+      warnings.push(`${what}: TimeoutStartSec=${given} is shorter than the readiness probe's ${describeReadiness(readiness)}: systemd fails the start first`);
     }
   }
   return warnings;

@@ -14,7 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { runtimeCommands } from '../runtime/runtime.ts';
+import { runtimeCommands, type RunMode } from '../runtime/runtime.ts';
+import { BERTH_ENTRY } from '../self.ts';
 import { execLine } from './unit-file.ts';
 
 /** Computed by berth for every install; --set or an image default for one is refused. */
@@ -32,10 +33,10 @@ export const FORCED_VARIABLES = [
 ] as const;
 
 /** Defaults berth provides; --set and image defaults override them. */
-export const OVERRIDABLE_VARIABLES = ['RUN_DIRECTORY', 'STATE_DIRECTORY', 'CONF_DIRECTORY', 'PIDFILE', 'UUID', 'ALL_PROCESS_CAPABILITIES', 'RUNTIME'] as const;
+export const OVERRIDABLE_VARIABLES = ['RUN_DIRECTORY', 'STATE_DIRECTORY', 'CONF_DIRECTORY', 'PIDFILE', 'UUID', 'ALL_PROCESS_CAPABILITIES', 'RUNTIME', 'ATOMIC'] as const;
 
 /** Overridable variables that must hold an absolute, normalised path. */
-const PATH_VARIABLES: ReadonlySet<string> = new Set(['RUN_DIRECTORY', 'STATE_DIRECTORY', 'CONF_DIRECTORY', 'PIDFILE', 'RUNTIME']);
+const PATH_VARIABLES: ReadonlySet<string> = new Set(['RUN_DIRECTORY', 'STATE_DIRECTORY', 'CONF_DIRECTORY', 'PIDFILE', 'RUNTIME', 'ATOMIC']);
 
 /**
  * Every capability Linux knows (capabilities(7), up to 6.x), as atomic's
@@ -111,6 +112,8 @@ export interface ValuesInput {
   imageId: string;
   /** Resolved path of the OCI runtime (the default for RUNTIME). */
   runtime: string;
+  /** How EXEC_START runs the container, from the unit's Type= (default detach). */
+  runMode?: RunMode;
   /** --set values (already parsed). */
   set: Readonly<Record<string, string>>;
   /** manifest.json defaultValues. */
@@ -150,6 +153,8 @@ export function resolveValues(input: ValuesInput): ResolvedValues {
     UUID: input.uuid ?? randomUUID(),
     ALL_PROCESS_CAPABILITIES: ALL_CAPABILITIES.map((c) => `"${c}"`).join(', '),
     RUNTIME: input.runtime,
+    // atomic's ATOMIC was the path of atomic itself; berth's is berth's.
+    ATOMIC: BERTH_ENTRY,
   };
   for (const [key, value] of Object.entries(defaults)) values[key] = pick(key)?.value ?? value;
   // atomic's PIDFILE: one file per container directly in RUN_DIRECTORY, which always exists.
@@ -158,13 +163,13 @@ export function resolveValues(input: ValuesInput): ResolvedValues {
 
   const runtime = values['RUNTIME']!;
   if (runtime !== input.runtime) warnings.push(`RUNTIME is ${runtime} (from ${pick('RUNTIME')?.from}), not the runtime berth found (${input.runtime})`);
-  const commands = runtimeCommands(runtime, input.name, input.destDir, values['PIDFILE']!);
+  const commands = runtimeCommands(runtime, input.name, input.destDir, values['PIDFILE']!, input.runMode);
   Object.assign(values, {
     DESTDIR: input.destDir,
     NAME: input.name,
     EXEC_START: execLine(commands.run),
     // Kept for templates that name it; renderUnit drops an ExecStop= of exactly this value (see unit-runtime.ts).
-    EXEC_STOP: execLine([runtime, 'kill', input.name, 'TERM']),
+    EXEC_STOP: execLine(commands.kill),
     EXEC_STARTPRE: execLine(commands.delete),
     EXEC_STOPPOST: execLine(commands.delete),
     HOST_UID: String(input.uid ?? process.getuid?.() ?? 0),

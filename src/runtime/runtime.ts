@@ -17,7 +17,7 @@ export async function findRuntime(name = 'runc'): Promise<string> {
       await fs.access(candidate, constants.X_OK);
       return candidate;
     } catch {
-      // try the next one
+      // not here (or not executable): try the next one
     }
   }
   throw new BerthError('NO_RUNTIME', `OCI runtime "${name}" not found${name.includes('/') ? '' : ` in ${SEARCH_PATH.join(':')}`}`, {
@@ -25,16 +25,53 @@ export async function findRuntime(name = 'runc'): Promise<string> {
   });
 }
 
+/**
+ * How the unit runs the container, chosen from the unit's Type=:
+ *  - detach: `run --detach --pid-file`, for Type=forking (and simple/exec/idle,
+ *    which berth turns into forking): the start job fails when the container
+ *    cannot start, and systemd tracks the container's init by its PID file;
+ *  - notify: `run` in the foreground for Type=notify. The container's own
+ *    sd_notify(READY=1) goes straight to systemd through the manager's
+ *    socket, bind-mounted into the container (NOTIFY_SOCKET_IN_CONTAINER);
+ *    the runtime is started without NOTIFY_SOCKET so that it does not put its
+ *    own relay in between. runc 1.1's relay keeps waiting for READY after the
+ *    container has died (the start then fails only at TimeoutStartSec);
+ *    without it the runtime exits with the container and the start fails at
+ *    once, the same with runc and crun. NotifyAccess=all lets systemd take
+ *    READY=1 from a process of the unit's cgroup other than the main one;
+ *  - foreground: `run` in the foreground, for Type=oneshot (done when the
+ *    container exits 0) and Type=dbus (ready when it takes its bus name).
+ */
+export type RunMode = 'detach' | 'notify' | 'foreground';
+
+/** systemd's notification socket (the system manager's, always here), and where a container sees it. */
+export const SYSTEMD_NOTIFY_SOCKET = '/run/systemd/notify';
+/** systemd-nspawn's place for it: /run/host is the container interface's directory of host things. */
+export const NOTIFY_SOCKET_IN_CONTAINER = '/run/host/notify';
+
+/** env(1), used to start the runtime without NOTIFY_SOCKET. */
+export const ENV_COMMAND = '/usr/bin/env';
+
 export interface RuntimeCommands {
-  /** Create and start detached, writing the container's PID where systemd reads it. */
+  /** Create and start the container (detached, writing the container's PID where systemd reads it, or in the foreground). */
   run: string[];
+  /** Stop it (kept for templates that name $EXEC_STOP; systemd's own stop does the same). */
+  kill: string[];
   /** Remove leftover state of a previous run (killed runtime, crash). */
   delete: string[];
+  /** Run a command inside the running container. */
+  exec(args: readonly string[]): string[];
 }
 
-export function runtimeCommands(runtime: string, id: string, bundle: string, pidFile: string): RuntimeCommands {
+export function runtimeCommands(runtime: string, id: string, bundle: string, pidFile: string, mode: RunMode = 'detach'): RuntimeCommands {
+  const run =
+    mode === 'detach'
+      ? [runtime, 'run', '--detach', '--pid-file', pidFile, '--bundle', bundle, id]
+      : [ENV_COMMAND, '-u', 'NOTIFY_SOCKET', runtime, 'run', '--bundle', bundle, id];
   return {
-    run: [runtime, 'run', '--detach', '--pid-file', pidFile, '--bundle', bundle, id],
+    run,
+    kill: [runtime, 'kill', id, 'TERM'],
     delete: [runtime, 'delete', '--force', id],
+    exec: (args) => [runtime, 'exec', id, ...args],
   };
 }

@@ -6,6 +6,7 @@
  *   ## set KEY=VALUE                 --set
  *   ## default KEY=VALUE             manifest.json defaultValues
  *   ## after|before|requires|wants|required-by|wanted-by UNIT   ordering flags
+ *   ## ready KIND TARGET [TIMEOUT]   a readiness probe (cmd, http, tcp)
  *   ## assert-key-is SECTION KEY VALUE...   every value of KEY, in order
  *   ## assert-key-contains SECTION KEY TEXT the last value of KEY contains TEXT
  *   ## assert-key-missing SECTION KEY
@@ -14,19 +15,25 @@
  *   ## assert-no-warnings
  *   ## assert-failed TEXT            rendering fails with a message containing TEXT
  * Arguments are split at spaces; "..." groups words. @VAR@ stands for the
- * value berth computed for VAR (e.g. @EXEC_START@). The "## " lines are
- * removed before rendering.
+ * value berth computed for VAR (e.g. @EXEC_START@), @BERTH@ for how units
+ * run berth (a fixed command here). EXEC_START is rendered for the
+ * template's Type=, as berth does. The "## " lines are removed before
+ * rendering.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Ordering } from '../../src/render/ordering.ts';
+import { checkReadiness, type Readiness } from '../../src/render/readiness.ts';
+import { execLine } from '../../src/render/unit-file.ts';
+import { runModeOf } from '../../src/render/unit-runtime.ts';
 import { renderUnit } from '../../src/render/service.ts';
 import { UnitFile } from '../../src/render/unit-file.ts';
 import { resolveValues } from '../../src/render/values.ts';
 
 const dir = fileURLToPath(new URL('../fixtures/units/', import.meta.url));
+const BERTH = ['/usr/bin/node', '/usr/lib/berth/bin/berth.js'];
 const flags: Record<string, keyof Ordering> = {
   after: 'after',
   before: 'before',
@@ -67,15 +74,22 @@ async function runFixture(file: string): Promise<void> {
   const set: Record<string, string> = {};
   const defaults: Record<string, string> = {};
   const ordering: Record<string, string[]> = {};
+  let readiness: Readiness | undefined;
   for (const d of ds) {
     if (d.verb === 'name') name = d.rest;
+    else if (d.verb === 'ready') {
+      const [kind, target, timeout] = splitArgs(d.rest);
+      readiness = checkReadiness({ [kind!]: target, timeoutSec: timeout === undefined ? undefined : Number(timeout) }, file);
+    }
     else if (d.verb === 'set' || d.verb === 'default') {
       const eq = d.rest.indexOf('=');
       (d.verb === 'set' ? set : defaults)[d.rest.slice(0, eq)] = d.rest.slice(eq + 1);
     } else if (flags[d.verb] !== undefined) (ordering[flags[d.verb]!] ??= []).push(d.rest);
   }
+  const runMode = runModeOf(template);
   const { values } = resolveValues({
     name,
+    runMode,
     destDir: `/var/lib/berth/containers/${name}`,
     imageName: 'docker://registry.example/test:latest',
     imageId: 'sha256:0000000000000000000000000000000000000000000000000000000000000000',
@@ -86,16 +100,17 @@ async function runFixture(file: string): Promise<void> {
     uid: 0,
     gid: 0,
   });
-  const expand = (s: string) => s.replace(/@([A-Z_]+)@/g, (_, k: string) => values[k] ?? `@${k}@`);
+  const expand = (s: string) => s.replace(/@([A-Z_]+)@/g, (_, k: string) => (k === 'BERTH' ? execLine(BERTH) : (values[k] ?? `@${k}@`)));
+  const input = { template, values, ordering, runMode, readiness, berth: BERTH };
   const failed = ds.find((d) => d.verb === 'assert-failed');
   if (failed) {
-    await assert.rejects(renderUnit({ template, values, ordering }), (e: Error) => {
+    await assert.rejects(renderUnit(input), (e: Error) => {
       assert.ok(e.message.includes(expand(failed.rest)), `error "${e.message}" does not contain "${failed.rest}"`);
       return true;
     });
     return;
   }
-  const { unit, warnings } = await renderUnit({ template, values, ordering });
+  const { unit, warnings } = await renderUnit(input);
   for (const d of ds) {
     const args = splitArgs(d.rest).map(expand);
     switch (d.verb) {
@@ -121,7 +136,7 @@ async function runFixture(file: string): Promise<void> {
         assert.deepEqual(warnings, []);
         break;
       default:
-        if (!['name', 'set', 'default', ...Object.keys(flags)].includes(d.verb) && d.verb.startsWith('assert')) {
+        if (!['name', 'set', 'default', 'ready', ...Object.keys(flags)].includes(d.verb) && d.verb.startsWith('assert')) {
           assert.fail(`unknown directive ${d.verb} in ${file}`);
         }
     }
