@@ -42,6 +42,11 @@ export const CRASH_POINTS = [
   'uninstall.slot-removed', // one slot deleted (NAME#N: the Nth)
   // apply
   'apply.entry-done', // one plan entry applied (NAME#N: after the Nth)
+  // stack updates (apply, update --all: ops/stack.ts)
+  'stack.intent-written', // the stack's record is durable, nothing staged
+  'stack.staged', // every member committed into its other slot, nothing live changed
+  'stack.switched', // one member switched and proven (NAME#N: the Nth)
+  'stack.finished', // every member switched, stopped dependents started, record not yet removed
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

@@ -32,7 +32,8 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
     problems.push((e as Error).message);
     return [];
   })) {
-    problems.push(`an interrupted ${intent.kind === 'images' ? `${intent.op} of ${intent.images.map((i) => i.reference).join(', ')}` : `${intent.op} of ${intent.name}`} (pid ${intent.pid}) is not recovered yet`);
+    const what = intent.kind === 'images' ? `${intent.op} of ${intent.images.map((i) => i.reference).join(', ')}` : intent.kind === 'stack' ? `${intent.op} of ${intent.members.map((m) => m.name).join(', ')}` : `${intent.op} of ${intent.name}`;
+    problems.push(`an interrupted ${what} (pid ${intent.pid}) is not recovered yet`);
   }
 
   const entries = (await readdirIfExists(paths.containers)).sort();

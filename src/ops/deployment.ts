@@ -18,7 +18,7 @@ import { crashPoint } from '../crashpoint.ts';
 import { formatReference } from '../transport/index.ts';
 import type { ImageReference } from '../transport/reference.ts';
 import { absentHostFiles, applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
-import type { Journal } from '../deploy/intent.ts';
+import type { IntentLog } from '../deploy/intent.ts';
 import { readlinkIfLink, replaceSymlink, writeFileAtomic } from '../fsutil.ts';
 import { syncDir, syncFilesystem } from '../durable.ts';
 import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
@@ -136,7 +136,7 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
 }
 
 /** Move a staged deployment into `slot` (replacing whatever an older deployment left there). */
-export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo, journal: Journal): Promise<string> {
+export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo, journal: IntentLog): Promise<string> {
   const target = paths.slot(staged.info.name, slot);
   await journal.write({ phase: 'commit' });
   await fs.rm(target, { recursive: true, force: true });
@@ -156,7 +156,7 @@ export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Un
  * info.json), tmpfiles (applied), the unit, and the NAME symlink. The caller
  * reloads systemd.
  */
-export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo, journal?: Journal): Promise<void> {
+export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo, journal?: IntentLog): Promise<void> {
   const { paths } = ctx;
   const { name } = staged.info;
   if (staged.rendered.hostfs.length > 0) {

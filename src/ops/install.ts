@@ -89,7 +89,7 @@ async function checkFree(ctx: OpContext, name: string): Promise<void> {
   }
 }
 
-async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
+export async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
   const { paths, report } = ctx;
   await checkFree(ctx, name);
   const runtimeName = options.runtime ?? 'runc';

@@ -11,7 +11,10 @@
  *   update     back: the old slot's files, NAME and unit put back, the unit
  *              re-enabled and restarted as it was, the new slot removed;
  *   rollback   back, the same way, keeping both slots;
- *   uninstall  forward: the uninstall runs again (every step is idempotent).
+ *   uninstall  forward: the uninstall runs again (every step is idempotent);
+ *   stack      back: every member of an ordered update of several containers
+ *              (apply, update --all) put back as an update is, last first,
+ *              then what ran restarted or started once, in dependency order.
  *
  * Staging directories are always garbage when the lock is free: they only
  * live inside a locked operation.
@@ -19,18 +22,17 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { ifExists, lstatIfExists, readdirIfExists } from '../fsutil.ts';
+import { ifExists, readdirIfExists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
-import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
-import { readIntents, removeIntent, type ContainerIntent, type Intent } from '../deploy/intent.ts';
+import { readIntents, removeIntent, type ContainerIntent, type Intent, type StackIntent } from '../deploy/intent.ts';
 import { removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { Store } from '../store/store.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
 import type { OpContext } from './context.ts';
-import { activate, deactivateFiles, readSlotInfo, Undo } from './deployment.ts';
+import { deactivateFiles, readSlotInfo } from './deployment.ts';
 import { recoverImages } from './layer-pipeline.ts';
-import { loadSlot } from './switch.ts';
+import { removePlannedHostFiles, rollBackStack, switchBack } from './switch-back.ts';
 import { removeUnit } from './unit-steps.ts';
 import { uninstallLocked } from './teardown.ts';
 
@@ -44,16 +46,28 @@ export async function recover(ctx: OpContext): Promise<RecoveryReport> {
   const actions: string[] = [];
   const intents = await readIntents(ctx.paths.root);
   const containers = intents.filter((i): i is ContainerIntent => i.kind === 'container');
+  const stacks = intents.filter((i): i is StackIntent => i.kind === 'stack');
   for (const intent of intents) {
     if (intent.kind === 'images') actions.push(await recoverImages(ctx, await Store.open(ctx.paths.root), intent));
   }
-  if (containers.length > 0) {
+  if (containers.length > 0 || stacks.length > 0) {
     await withSystemd(async (systemd) => {
+      // A container operation inside a stack (an install by apply) first: the stack's bring-up then sees the host without it.
       for (const intent of containers) {
         try {
           actions.push(await recoverContainer(ctx, systemd, intent));
         } catch (e) {
           throw new BerthError('IO_ERROR', `cannot recover the interrupted ${intent.op} of ${intent.name}: ${(e as Error).message}`, {
+            hint: `the intent is kept in ${ctx.paths.root}/intents; fix the cause and run berth verify to retry`,
+            cause: e,
+          });
+        }
+      }
+      for (const intent of stacks) {
+        try {
+          actions.push(await recoverStack(ctx, systemd, intent));
+        } catch (e) {
+          throw new BerthError('IO_ERROR', `cannot recover the interrupted ${intent.op} of ${intent.members.map((m) => m.name).join(', ')}: ${(e as Error).message}`, {
             hint: `the intent is kept in ${ctx.paths.root}/intents; fix the cause and run berth verify to retry`,
             cause: e,
           });
@@ -76,7 +90,7 @@ async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent:
       break;
     case 'update':
     case 'rollback':
-      done = `${what} undone: ${await switchBack(ctx, systemd, intent)}`;
+      done = `${what} undone: ${await switchBack(ctx, systemd, intent, { restart: true })}`;
       break;
     case 'uninstall':
       await uninstallLocked(ctx, intent.name, intent.purgeData ? { purgeData: true } : {});
@@ -86,6 +100,14 @@ async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent:
   await removeTempFiles(ctx, intent.name);
   await removeIntent(ctx.paths.root, intent);
   return done;
+}
+
+async function recoverStack(ctx: OpContext, systemd: SystemdManager, intent: StackIntent): Promise<string> {
+  const { lines, failures } = await rollBackStack(ctx, systemd, intent);
+  for (const m of intent.members) await removeTempFiles(ctx, m.name);
+  await removeIntent(ctx.paths.root, intent);
+  const names = intent.members.map((m) => m.name).join(', ');
+  return `${intent.op} of ${names} (pid ${intent.pid}) undone: ${lines.join('; ')}${failures.length > 0 ? `; did not start again: ${failures.map((f) => f.message).join('; ')}` : ''}`;
 }
 
 async function undoInstall(ctx: OpContext, systemd: SystemdManager, intent: ContainerIntent): Promise<void> {
@@ -100,59 +122,6 @@ async function undoInstall(ctx: OpContext, systemd: SystemdManager, intent: Cont
   await fs.rm(paths.current(name), { force: true });
   await fs.rm(paths.slot(name, 0), { recursive: true, force: true });
   await ifExists(syncDir(paths.containers));
-}
-
-/** Put an interrupted update or rollback back on `fromSlot`, as the unit was. */
-async function switchBack(ctx: OpContext, systemd: SystemdManager, intent: ContainerIntent): Promise<string> {
-  const { paths } = ctx;
-  const { name } = intent;
-  const fromSlot = intent.fromSlot;
-  const toSlot = intent.toSlot;
-  if (fromSlot === undefined || toSlot === undefined) throw new Error('the intent names no slots');
-  const dropNew = async () => {
-    if (intent.newSlot && intent.phase !== 'stage') await fs.rm(paths.slot(name, toSlot), { recursive: true, force: true });
-  };
-  if (intent.phase !== 'switch') {
-    // Nothing live was touched: the half-made slot goes.
-    await dropNew();
-    return `slot ${fromSlot} stayed live`;
-  }
-  const from = await loadSlot(ctx, name, fromSlot);
-  const toInfo = await readSlotInfo(paths, name, toSlot);
-  // Everything of the new slot off the host, then the old slot's files fresh (so its info.json records them again).
-  if (toInfo) await deactivateFiles(ctx, toInfo);
-  if (intent.hostFiles) await removePlannedHostFiles(intent.hostFiles);
-  await deactivateFiles(ctx, from.info);
-  await removeTmpfiles(paths.tmpfilesFile(name));
-  await activate(ctx, from, fromSlot, new Undo());
-  await systemd.reload();
-  const unit = paths.unitName(name);
-  if (from.info.hasUnit) {
-    if (intent.unitEnabled) await systemd.reenableUnitFiles([unit]);
-    if (intent.unitActive) {
-      const result = await systemd.restartUnit(unit, 120_000);
-      if (result !== 'done') ctx.report.warn(`${unit}: restart from slot ${fromSlot} ended with job result ${result}`);
-    } else {
-      // It was not running before; a restart of the new version may have started it.
-      if ((await systemd.unitState(unit)).activeState !== 'inactive') await systemd.stopUnit(unit, 120_000);
-    }
-  }
-  await dropNew();
-  return `slot ${fromSlot} is live again${intent.unitActive ? ` and ${unit} restarted` : ''}`;
-}
-
-/**
- * Remove host files an operation planned to create (deploy/hostfs.ts
- * absentHostFiles). removeHostFiles keeps a file whose content differs; a
- * planned file that is empty was cut off between its creation and its write.
- */
-async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void> {
-  for (const f of planned.files) {
-    if (f.type !== 'file') continue;
-    const st = await lstatIfExists(f.path);
-    if (st?.isFile() && st.size === 0) await fs.rm(f.path, { force: true });
-  }
-  await removeHostFiles(planned);
 }
 
 /**

@@ -33,9 +33,9 @@ import { unusedPort } from '../harness/registry.ts';
 import type { ExecResult } from '../harness/test-host.ts';
 import { crashAppImage, crashHostFiles, crashLoadImage, crashPullImage } from './images.ts';
 
-export type CrashOp = 'load' | 'pull' | 'save' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply';
+export type CrashOp = 'load' | 'pull' | 'save' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply' | 'stack';
 /** In this order a crash point is first tried through the first operation that passes it: load before pull, as its two images reach both recovery directions. */
-export const CRASH_OPS: readonly CrashOp[] = ['load', 'pull', 'save', 'install', 'update', 'rollback', 'uninstall', 'apply'];
+export const CRASH_OPS: readonly CrashOp[] = ['load', 'pull', 'save', 'install', 'update', 'rollback', 'uninstall', 'apply', 'stack'];
 
 /** The crash points each operation passes, in order (NAME#N: the Nth time). */
 const POINTS: Record<CrashOp, string[]> = {
@@ -64,6 +64,8 @@ const POINTS: Record<CrashOp, string[]> = {
     'deploy.tmpfiles-written#2', 'deploy.tmpfiles-applied', 'deploy.symlink#2', 'deploy.unit-written', 'install.reloaded#2', 'install.enabled',
     'install.started#2', 'apply.entry-done', 'deploy.committed#2', 'install.enabled#2', 'apply.entry-done#2',
   ],
+  // An apply that updates app1 and app2 from :a to :b as one stack.
+  stack: ['stack.intent-written', 'deploy.committed#2', 'stack.staged', 'switch.restarted', 'stack.switched', 'switch.deactivated#2', 'stack.switched#2', 'stack.finished'],
 };
 
 export interface CrashOptions {
@@ -187,6 +189,7 @@ class Trials {
     await fs.mkdir(path.dirname(this.saveFile), { recursive: true });
     const entry = (n: string) => `  ${n}:\n    image: ${this.ref('app:a')}\n    set: { PORT: "${this.ports[n]}", RECEIVER: "${n}" }\n`;
     await fs.writeFile(this.planFile, `version: 1\ndefaults:\n  tlsVerify: false\ncontainers:\n${entry('app1')}${entry('app2')}`);
+    await fs.writeFile(this.planFile.replace('.yaml', '-b.yaml'), (await fs.readFile(this.planFile, 'utf8')).replaceAll(this.ref('app:a'), this.ref('app:b')));
   }
 
   private loadRefs(): string[] {
@@ -285,6 +288,16 @@ class Trials {
         return { names: ['app'], args: ['uninstall', 'app'], setup: () => this.freshA() };
       case 'apply':
         return { names: ['app1', 'app2'], args: ['apply', this.planFile, '--settle', '0.5'], setup: async () => this.uninstall('app', 'app1', 'app2') };
+      case 'stack':
+        return {
+          names: ['app1', 'app2'],
+          args: ['apply', this.planFile.replace('.yaml', '-b.yaml'), '--settle', '0.5'],
+          // Both on :a (an apply from :b back to :a is itself a stack update).
+          setup: async () => {
+            await this.uninstall('app');
+            await this.must(['apply', this.planFile, '--settle', '0.5'], 'setup');
+          },
+        };
     }
   }
 
