@@ -119,15 +119,22 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   const template = exports.tmpfilesTemplate === undefined ? undefined : renderTmpfiles(exports.tmpfilesTemplate, values);
   const created = pathsCreatedBy(template ?? '');
   const missing: string[] = [];
-  for (const source of bindMountSources(config.spec)) {
+  const present = new Set<string>();
+  for (const raw of bindMountSources(config.spec)) {
+    const source = raw.replace(/\/+$/, '') || '/';
     // A source the image's host files or its tmpfiles.template create is not missing.
-    if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
-    if (created.has(source.replace(/\/+$/, ''))) continue;
+    if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source}/`))) continue;
+    if (created.has(source)) continue;
+    const exists = await existsOnHost(input.hostRoot ?? '/', source);
     // Under /run a source that exists now (made by another container) is gone after a
-    // reboot: this container must be able to recreate it itself.
-    if (isVolatile(source) || !(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+    // reboot: this container must be able to recreate it itself. Its line must not
+    // change the mode or owner of what exists (/run/systemd): "-" fields leave them.
+    if (isVolatile(source) && exists) {
+      missing.push(source);
+      present.add(source);
+    } else if (!exists) missing.push(source);
   }
-  const generated = tmpfilesForMissing(missing);
+  const generated = tmpfilesForMissing(missing, present);
   const tmpfiles = template !== undefined && generated !== undefined ? `${template.replace(/\n*$/, '\n')}${generated}` : (generated ?? (template?.trim() === '' ? undefined : template));
 
   let unit: string | undefined;
@@ -179,7 +186,7 @@ function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[])
     .map((k) => `--set ${k}: the image's templates do not use ${k}`);
 }
 
-/** Paths on tmpfs that a reboot empties. */
+/** Paths on tmpfs that a reboot empties (below /run; /run itself is always there). */
 function isVolatile(p: string): boolean {
-  return /^\/(run|var\/run)\//.test(p);
+  return /^\/(run|var\/run)\/./.test(p);
 }

@@ -68,10 +68,15 @@ export function tmpfilesPath(p: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-/** `d` lines for bind-mount sources missing on the host, or undefined when none is missing. */
-export function tmpfilesForMissing(paths: readonly string[]): string | undefined {
+/**
+ * `d` lines for bind-mount sources missing on the host, or undefined when none is missing.
+ * Paths in `existing` (volatile ones that exist now) get "-" for mode, user and group:
+ * created 0755 root root when missing, and left as they are when present, since a `d`
+ * line with a mode changes the mode of an existing directory.
+ */
+export function tmpfilesForMissing(paths: readonly string[], existing: ReadonlySet<string> = new Set()): string | undefined {
   if (paths.length === 0) return undefined;
-  const lines = [...new Set(paths)].map((p) => `d ${tmpfilesPath(p)} 0700 root root -`);
+  const lines = [...new Set(paths)].map((p) => `d ${tmpfilesPath(p)} ${existing.has(p) ? '- - -' : '0700 root root'} -`);
   return checkTmpfiles(`# Bind-mount sources missing on the host, created by berth (the image has no tmpfiles.template).\n${lines.join('\n')}\n`, 'generated tmpfiles');
 }
 
