@@ -146,12 +146,46 @@ export async function renderConfig(input: ConfigInput): Promise<RenderedConfig> 
     });
   }
   validateConfig(spec, what);
+  warnings.push(...upgradeLegacySpec(spec, what));
   if (spec.linux === undefined || spec.linux === null) spec.linux = {};
   if (typeof spec.linux !== 'object' || Array.isArray(spec.linux)) throw new BerthError('USAGE', `${what}: "linux" must be an object`, { hint: 'see the OCI runtime spec' });
   const cgroup = serviceCgroupPath(input.name);
   if (spec.linux.cgroupsPath === undefined) spec.linux.cgroupsPath = cgroup;
   else if (spec.linux.cgroupsPath !== cgroup) warnings.push(`${what} sets linux.cgroupsPath ${JSON.stringify(spec.linux.cgroupsPath)}: the container runs outside its service's cgroup, so systemd does not track its processes`);
   return { spec, source, rawVariables, warnings };
+}
+
+const CAPABILITY_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const;
+
+/**
+ * Spellings of runtime specs before OCI 1.0 that atomic's images still use
+ * and today's runc and crun refuse or silently ignore:
+ *  - process.capabilities as a plain list (1.0.0-rc3 and before): one list for
+ *    every set, as runc applied it then; runc 1.1 fails to parse it;
+ *  - linux.capabilities and linux.rlimits (0.x): moved to process, where
+ *    today's runtimes read them (else the process runs without capabilities).
+ * Rewritten in place, each with a warning.
+ */
+export function upgradeLegacySpec(spec: RuntimeSpec, what: string): string[] {
+  const warnings: string[] = [];
+  const isCapList = (v: unknown): v is string[] => Array.isArray(v) && v.every((c) => typeof c === 'string');
+  const linux = typeof spec.linux === 'object' && spec.linux !== null && !Array.isArray(spec.linux) ? spec.linux : undefined;
+  if (linux !== undefined && isCapList(linux['capabilities']) && spec.process.capabilities === undefined) {
+    spec.process.capabilities = linux['capabilities'];
+    delete linux['capabilities'];
+    warnings.push(`${what}: linux.capabilities (OCI 0.x) moved to process.capabilities`);
+  }
+  if (linux !== undefined && Array.isArray(linux['rlimits']) && spec.process['rlimits'] === undefined) {
+    spec.process['rlimits'] = linux['rlimits'];
+    delete linux['rlimits'];
+    warnings.push(`${what}: linux.rlimits (OCI 0.x) moved to process.rlimits`);
+  }
+  const caps = spec.process.capabilities;
+  if (isCapList(caps)) {
+    spec.process.capabilities = Object.fromEntries(CAPABILITY_SETS.map((set) => [set, [...caps]]));
+    warnings.push(`${what}: process.capabilities is a list (OCI 1.0.0-rc3): used for the bounding, effective, inheritable, permitted and ambient sets`);
+  }
+  return warnings;
 }
 
 /** Sources of the bind mounts of a spec (absolute host paths). */
