@@ -155,7 +155,7 @@ async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged:
   if (!options.noStart) {
     report.step(`Starting ${unit}`);
     activeState = await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the install was undone');
-    report.step(`${unit} is active`);
+    report.step(activeState === 'active' ? `${unit} is active` : `${unit} is enabled, not started: a Condition*= of the unit is not met on this host`);
   }
   crashPoint('install.started');
   undo.clear();
@@ -177,6 +177,9 @@ export async function startAndCheck(systemd: SystemdManager, unit: string, timeo
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     state = await systemd.unitState(unit);
   }
+  // A unit whose Condition*= (ConditionVirtualization=vmware) is not met is skipped by
+  // systemd, not failed: installed and enabled as atomic did, it starts where it applies.
+  if (result === 'done' && state.activeState === 'inactive' && !state.conditionResult) return state.activeState;
   if (result !== 'done' || state.activeState !== 'active' || state.subState === 'auto-restart') {
     const journal = await journalTail(unit);
     throw new BerthError('START_FAILED', `${unit} failed to start (job ${result}, state ${state.activeState}/${state.subState}); ${undone}`, {

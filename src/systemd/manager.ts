@@ -23,6 +23,8 @@ export interface UnitState {
   /** Microseconds since the epoch when it last became active, 0 if never. */
   activeEnterTimestamp: number;
   fragmentPath: string;
+  /** false when the last start was skipped because a Condition*= of the unit was not met. */
+  conditionResult: boolean;
 }
 
 export class SystemdManager {
@@ -125,6 +127,7 @@ export class SystemdManager {
       unitFileState: String(get('UnitFileState') ?? ''),
       activeEnterTimestamp: Number(get('ActiveEnterTimestamp') ?? 0),
       fragmentPath: String(get('FragmentPath') ?? ''),
+      conditionResult: get('ConditionResult') !== false,
     };
   }
 
