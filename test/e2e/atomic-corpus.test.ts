@@ -122,10 +122,28 @@ describe('the atomic corpus on a real systemd', () => {
     for (const f of ['/etc/sysconfig/flanneld', '/etc/flanneld/README']) {
       if (absent.includes(path.dirname(f)) || absent.includes(f)) assert.equal(existsSync(f), false, `host file ${f} removed`);
     }
-    assert.notEqual((await inside('test', '-e', `/run/${name}`)).code, 0, 'no runtime directory');
+    // Not checked: /run/NAME, made by the template's `D ${RUN_DIRECTORY}/${NAME}` tmpfiles line, stays
+    // (berth never removes what tmpfiles lines created; a reboot empties /run).
   });
 
   for (const entry of CORPUS) {
+    if (entry.runs === 'once') {
+      it(`${entry.id} (${entry.upstream.join(', ')}): a command that exits 0 at once is no service: the install fails (exit 7) and leaves nothing`, async () => {
+        const name = nameOf(entry.id);
+        const r = await install('--name', name, `oci:${env.layout}:${entry.id}`);
+        assert.equal(r.code, 7, r.stderr);
+        assert.match(r.stderr, /Version: 0\.0-berth-corpus/, 'it did run');
+        // Racy by nature: systemd either finds the PID from the PID file gone (result 'protocol') or
+        // sees it exit 0 at once ("Deactivated successfully"); berth refuses both: no service runs.
+        assert.match(r.stderr, /failed to start/);
+        await nothingLeft(name);
+        const kept = await install('--name', name, '--no-start', `oci:${env.layout}:${entry.id}`);
+        assert.equal(kept.code, 0, `${kept.stderr}: installs with --no-start, as a tool to run by hand`);
+        assert.equal((await env.berth('uninstall', name)).code, 0);
+        await nothingLeft(name);
+      });
+      continue;
+    }
     it(`${entry.id} (${entry.upstream.join(', ')}): installs${entry.runs === 'daemon' ? ', restarts after kill -9' : ''}, uninstalls without a trace`, async () => {
       const name = nameOf(entry.id);
       const r = await install('--name', name, `oci:${env.layout}:${entry.id}`);
@@ -134,9 +152,6 @@ describe('the atomic corpus on a real systemd', () => {
       if (entry.runs === 'condition') {
         assert.equal(await prop(name, 'ActiveState'), 'inactive');
         assert.equal(await prop(name, 'ConditionResult'), 'no');
-      } else if (entry.runs === 'once') {
-        assert.equal(await prop(name, 'Result'), 'success');
-        assert.equal(await prop(name, 'ExecMainStatus'), '0');
       } else {
         assert.equal(await prop(name, 'ActiveState'), 'active');
         const restarts = await num(name, 'NRestarts');
