@@ -9,6 +9,12 @@ interface UpdateArgs extends GlobalArgs, ImageSourceArgs {
   rebase: string | undefined;
   'no-pull': boolean;
   'health-cmd': string | undefined;
+  'ready-cmd': string | undefined;
+  'ready-http': string | undefined;
+  'ready-tcp': string | undefined;
+  'ready-timeout': number | undefined;
+  /** false with --no-ready (yargs reads --no-X as X=false). */
+  ready: boolean;
   settle: number;
   json: boolean;
 }
@@ -25,6 +31,11 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       .option('rebase', { type: 'string', describe: 'switch to another image reference' })
       .option('no-pull', { type: 'boolean', default: false, describe: 'use only what the store holds' })
       .option('health-cmd', { type: 'string', describe: 'command run in the container (sh -c) that must succeed' })
+      .option('ready-cmd', { type: 'string', describe: 'new readiness probe: a command run in the container (sh -c)' })
+      .option('ready-http', { type: 'string', describe: 'new readiness probe: a URL that must answer 2xx/3xx' })
+      .option('ready-tcp', { type: 'string', describe: 'new readiness probe: HOST:PORT that must accept connections' })
+      .option('ready-timeout', { type: 'number', describe: 'seconds the readiness probe may take', defaultDescription: '60' })
+      .option('ready', { type: 'boolean', default: true, describe: 'keep the recorded readiness probe; --no-ready drops it (the image\'s labels decide again)' })
       .option('settle', { type: 'number', default: 5, describe: 'seconds the new version must stay active' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .check((a) => {
@@ -37,12 +48,16 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       const { update, installedNames } = await import('../ops/update.ts');
       const { parseSetOptions } = await import('../render/values.ts');
       const { BerthError } = await import('../errors.ts');
+      const { checkReadiness } = await import('../render/readiness.ts');
+      const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
+      if (ready !== undefined && !args.ready) throw new BerthError('USAGE', '--no-ready and a --ready-* probe together', { hint: 'give one of them' });
       const options = {
         set: parseSetOptions(args.set),
         ...(args.rebase === undefined ? {} : { rebase: args.rebase }),
         noPull: args['no-pull'],
         pull: await pullOptions(args, ctx.report.warn),
         ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
+        ...(ready !== undefined ? { ready } : !args.ready ? { ready: null } : {}),
         settleMs: args.settle * 1000,
       };
       const names = args.all ? await installedNames(ctx, args.auto) : [args.name!];

@@ -228,6 +228,7 @@ async function decide(ctx: OpContext, entry: PlanEntry, pulled: Pulled): Promise
     reasons.push(health ? 'healthCmd changed' : 'healthCmd removed');
     if (!health) reinstall = true;
   }
+  if (JSON.stringify(entry.ready ?? null) !== JSON.stringify(info.ready ?? null)) reasons.push(entry.ready ? 'ready changed' : 'ready removed');
   // What update() re-renders with is fixed at install: changing these needs a new install.
   const ordering = orderingChanges(info, entry);
   if (ordering.length > 0) {
@@ -277,6 +278,7 @@ async function execute(ctx: OpContext, d: Decision, pull: PullOptions, options: 
       noPull: true,
       pull,
       ...(health ? { healthCmd: health } : {}),
+      ready: entry.ready ?? null,
       ...(options.settleMs === undefined ? {} : { settleMs: options.settleMs }),
     });
     ctx.report.step(r.message);
@@ -293,6 +295,7 @@ async function execute(ctx: OpContext, d: Decision, pull: PullOptions, options: 
     pullPolicy: 'never',
     noStart: !entry.start,
     ...(health ? { healthCmd: health } : {}),
+    ...(entry.ready ? { ready: entry.ready } : {}),
     autoUpdate: entry.autoUpdate,
   });
   ctx.report.step(`${entry.name}: installed ${r.image}${r.unit === undefined ? '' : `, ${r.unit} ${r.activeState}`}`);

@@ -8,6 +8,7 @@ import { BerthError } from '../errors.ts';
 import { parseImageReference } from '../image/reference.ts';
 import { checkName } from '../deploy/paths.ts';
 import { ORDERING_FLAGS, unitNameFor, type Ordering } from '../render/ordering.ts';
+import { checkReadiness, READY_KINDS, type Readiness } from '../render/readiness.ts';
 import { checkSetValues } from '../render/values.ts';
 
 export type OrderingField = (typeof ORDERING_FLAGS)[number]['field'];
@@ -21,6 +22,8 @@ export interface PlanEntry {
   runtime: string;
   /** As given; run with /bin/sh -c like --health-cmd. */
   healthCmd: string | undefined;
+  /** `ready:` (like --ready-*); undefined lets the image's labels decide. */
+  ready: Readiness | undefined;
   /** Unit names (plan entries resolved to NAME.service), deduplicated, in the order given. */
   ordering: Required<Ordering>;
   /** Plan entries that must be applied before this one (see dependencies()). */
@@ -39,7 +42,7 @@ export interface Plan {
   entries: PlanEntry[];
 }
 
-const ENTRY_KEYS = ['image', 'set', 'start', 'autoUpdate', 'runtime', 'healthCmd', ...ORDERING_FLAGS.map((f) => f.field)] as const;
+const ENTRY_KEYS = ['image', 'set', 'start', 'autoUpdate', 'runtime', 'healthCmd', 'ready', ...ORDERING_FLAGS.map((f) => f.field)] as const;
 const DEFAULT_KEYS = ['tlsVerify', 'runtime'] as const;
 const TOP_KEYS = ['version', 'containers', 'defaults'] as const;
 
@@ -149,6 +152,7 @@ function parseEntry(name: string, raw: unknown, planNames: ReadonlySet<string>, 
 
   let healthCmd: string | undefined;
   if (raw['healthCmd'] !== undefined) healthCmd = str(raw['healthCmd'], `${where}.healthCmd`);
+  const ready = raw['ready'] === undefined ? undefined : parseReady(raw['ready'], `${where}.ready`);
 
   const ordering = { after: [], before: [], requires: [], wants: [], requiredBy: [], wantedBy: [] } as Record<OrderingField, string[]>;
   for (const { field } of ORDERING_FLAGS) {
@@ -171,9 +175,21 @@ function parseEntry(name: string, raw: unknown, planNames: ReadonlySet<string>, 
     autoUpdate: bool(raw['autoUpdate'], `${where}.autoUpdate`, false),
     runtime: raw['runtime'] === undefined ? (defaults.runtime ?? 'runc') : str(raw['runtime'], `${where}.runtime`),
     healthCmd,
+    ready,
     ordering,
     needs: [],
   };
+}
+
+/** `ready: {tcp: HOST:PORT | http: URL | cmd: COMMAND, timeout: SECONDS}`. */
+function parseReady(raw: unknown, where: string): Readiness | undefined {
+  if (!isObject(raw)) throw invalid(where, `expected a mapping with one of ${READY_KINDS.join(', ')} (and timeout), got ${typeName(raw)}`);
+  checkKeys(raw, [...READY_KINDS, 'timeout'], where);
+  const spec: Record<string, string | number | undefined> = {};
+  for (const kind of READY_KINDS) if (raw[kind] !== undefined) spec[kind] = str(raw[kind], `${where}.${kind}`);
+  const timeout = raw['timeout'];
+  if (timeout !== undefined && typeof timeout !== 'number') throw invalid(`${where}.timeout`, `expected a number of seconds, got ${typeName(timeout)}`);
+  return checkReadiness({ ...spec, timeoutSec: timeout }, where);
 }
 
 /**

@@ -10,6 +10,7 @@ import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { formatReference, parseImageReference } from '../image/reference.ts';
 import { Journal } from '../deploy/intent.ts';
+import type { Readiness } from '../render/readiness.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
@@ -29,6 +30,8 @@ export interface UpdateOptions {
   noPull?: boolean;
   pull: PullOptions;
   healthCmd?: string[];
+  /** A new readiness probe; null removes the recorded one; undefined keeps it. */
+  ready?: Readiness | null;
   /** How long the new version must stay active (default 5 s). */
   settleMs?: number;
 }
@@ -63,11 +66,13 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
   const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.noPull ? 'never' : 'always');
   const set = { ...info.set, ...(options.set ?? {}) };
   const healthCmd = options.healthCmd ?? info.healthCmd;
+  const ready = options.ready === undefined ? info.ready : (options.ready ?? undefined);
   const same =
     image.manifestDigest === info.manifestDigest &&
     formatReference(reference) === info.image &&
     JSON.stringify(sorted(set)) === JSON.stringify(sorted(info.set)) &&
-    JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null);
+    JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null) &&
+    JSON.stringify(ready ?? null) === JSON.stringify(info.ready ?? null);
   if (same) {
     return { name, updated: false, message: `${name} is up to date (${info.image} ${image.manifestDigest})`, image: info.image, manifestDigest: info.manifestDigest, slot };
   }
@@ -92,7 +97,7 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
         runtimeName: info.runtimeName,
         runtime: await findRuntime(info.runtimeName),
         ...(healthCmd ? { healthCmd } : {}),
-        ...(info.ready ? { ready: info.ready } : {}),
+        ...(ready ? { ready } : {}),
         ...(info.autoUpdate ? { autoUpdate: true } : {}),
         ...(info.values['UUID'] ? { uuid: info.values['UUID'] } : {}),
       },

@@ -103,7 +103,6 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   });
   warnings.push(...config.warnings);
   if (config.source !== 'default') warnings.push(...fitSpecToHost(config.spec, input.hostFacts ?? (await hostFacts()), `/exports/${config.source}`));
-  if (runMode === 'notify') addNotifySocket(config.spec);
   for (const name of config.rawVariables) {
     if (Object.hasOwn(input.set, name)) warnings.push(`config.json.template inserts $${name} as JSON (outside a string): --set ${name} is used as JSON`);
   }
@@ -122,22 +121,21 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   const template = exports.tmpfilesTemplate === undefined ? undefined : renderTmpfiles(exports.tmpfilesTemplate, values);
   const created = pathsCreatedBy(template ?? '');
   const missing: string[] = [];
-  const present = new Set<string>();
+  const volatile: string[] = [];
   for (const raw of bindMountSources(config.spec)) {
+    // "/var/run/" and "/var/run" are one source.
     const source = raw.replace(/\/+$/, '') || '/';
     // A source the image's host files or its tmpfiles.template create is not missing.
     if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source}/`))) continue;
     if (created.has(source)) continue;
-    const exists = await existsOnHost(input.hostRoot ?? '/', source);
     // Under /run a source that exists now (made by another container) is gone after a
-    // reboot: this container must be able to recreate it itself. Its line must not
-    // change the mode or owner of what exists (/run/systemd): "-" fields leave them.
-    if (isVolatile(source) && exists) {
-      missing.push(source);
-      present.add(source);
-    } else if (!exists) missing.push(source);
+    // reboot: this container must be able to recreate it itself.
+    if (!(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+    else if (isVolatile(source)) volatile.push(source);
   }
-  const generated = tmpfilesForMissing(missing, present);
+  const generated = tmpfilesForMissing(missing, volatile);
+  // After the sources are looked at: systemd's socket is systemd's to create.
+  if (runMode === 'notify') addNotifySocket(config.spec);
   const tmpfiles = template !== undefined && generated !== undefined ? `${template.replace(/\n*$/, '\n')}${generated}` : (generated ?? (template?.trim() === '' ? undefined : template));
 
   let unit: string | undefined;

@@ -128,6 +128,15 @@ describe('plan parsing', () => {
     fails(plan('  a:\n    image: oci:/x:a\n    before: [b]\n  b:\n    image: oci:/x:b\n    before: [a]\n'), /dependency cycle a -> b -> a/);
   });
 
+  it('reads ready: as a readiness probe and checks it like --ready-*', () => {
+    const p = parsePlan(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tcp: "127.0.0.1:2379", timeout: 30}\n'));
+    assert.deepEqual(p.entries[0]!.ready, { kind: 'tcp', target: '127.0.0.1:2379', timeoutSec: 30 });
+    assert.equal(parsePlan(plan('  etcd:\n    image: docker://r.example/etcd:3\n')).entries[0]!.ready, undefined);
+    fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tpc: "x:1"}\n'), /plan\.yaml\.containers\.etcd\.ready\.tpc: unknown key/);
+    fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tcp: "x:1", http: "http://x/"}\n'), /etcd\.ready: more than one readiness probe/);
+    fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: {tcp: "x:1", timeout: "soon"}\n'), /etcd\.ready\.timeout: expected a number/);
+    fails(plan('  etcd:\n    image: docker://r.example/etcd:3\n    ready: "tcp"\n'), /etcd\.ready: expected a mapping/);
+  });
   it('accepts examples/plan.yaml', async () => {
     const text = await fs.readFile(new URL('../../examples/plan.yaml', import.meta.url), 'utf8');
     const p = parsePlan(text, 'examples/plan.yaml');

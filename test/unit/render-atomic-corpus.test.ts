@@ -22,6 +22,7 @@ import { renderContainer, type RenderInput } from '../../src/render/container.ts
 import { readExports } from '../../src/render/exports.ts';
 import type { RuntimeSpec } from '../../src/render/oci-config.ts';
 import { UnitFile } from '../../src/render/unit-file.ts';
+import { ALL_CAPABILITIES } from '../../src/render/values.ts';
 import { findRuntime, NOTIFY_SOCKET_IN_CONTAINER } from '../../src/runtime/runtime.ts';
 import { berthCommand } from '../../src/self.ts';
 import { CORPUS, PLACEHOLDER_BINARIES, flannelImage } from '../fixtures/atomic-corpus.ts';
@@ -64,6 +65,8 @@ async function render(spec: FixtureImageSpec, name: string, extra: Partial<Rende
     runtime,
     ordering: {},
     berth: berthCommand(),
+    // atomic's hosts: SELinux, every capability (fitSpecToHost has its own test below).
+    hostFacts: { selinux: true, capabilities: undefined },
     hostRoot,
     uuid: '00000000-0000-4000-8000-000000000000',
     uid: 0,
@@ -143,6 +146,17 @@ describe('corpus features, rendered', () => {
     assert.ok(withMount.warnings.some((w) => /ADDTL_MOUNTS.*as JSON/.test(w)));
     // /run itself (RUN_DIRECTORY) is never a generated tmpfiles line.
     assert.doesNotMatch(plain.tmpfiles ?? '', /^d \/run /m);
+  });
+
+  it('on a host without SELinux and without CAP_SYS_RESOURCE: the label and the capability are dropped, with warnings', async () => {
+    const caps = new Set(ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'));
+    const r = await render(byId('docker-centos').image(PLACEHOLDER_BINARIES), 'docker', { hostFacts: { selinux: false, capabilities: caps } });
+    assert.equal(r.spec.process['selinuxLabel'], undefined);
+    const sets = r.spec.process.capabilities as Record<string, string[]>;
+    for (const set of Object.values(sets)) assert.ok(!set.includes('CAP_SYS_RESOURCE') && set.includes('CAP_SYS_ADMIN'));
+    assert.ok(r.warnings.some((w) => /selinuxLabel .* SELinux is not enabled/.test(w)));
+    assert.ok(r.warnings.some((w) => /CAP_SYS_RESOURCE not granted/.test(w)));
+    assert.equal(r.unitFile.get('Service', 'SELinuxContext'), 'system_u:system_r:container_runtime_t:s0', 'systemd itself ignores it without SELinux');
   });
 
   it('docker-fedora: ExecStartPre runs a script of the checkout, $DESTDIR substituted', async () => {
