@@ -156,7 +156,7 @@ async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged:
   if (!options.noStart) {
     report.step(`Starting ${unit}`);
     activeState = await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the install was undone');
-    report.step(`${unit} is active`);
+    report.step(activeState === 'active' ? `${unit} is active` : `${unit} is enabled, not started: a Condition*= of the unit is not met on this host`);
   }
   crashPoint('install.started');
   undo.clear();

@@ -42,6 +42,9 @@ export async function startAndCheck(systemd: SystemdManager, unit: string, timeo
     result = `not finished within ${Math.round(timeoutMs / 1000)}s`;
   }
   let state = await systemd.unitState(unit);
+  // A unit whose Condition*= (ConditionVirtualization=vmware) is not met is skipped by
+  // systemd, not failed: installed and enabled as atomic did, it starts where it applies.
+  if (result === 'done' && state.activeState === 'inactive' && !state.conditionResult) return state.activeState;
   // An explicit start or restart sets NRestarts to 0: any count is systemd restarting it since.
   const restarts = 0;
   const settled = Date.now() + SETTLE_MS;

@@ -26,6 +26,8 @@ export interface UnitState {
   fragmentPath: string;
   /** Service units: automatic restarts (Restart=) since the last explicit start; 0 for other units. */
   nRestarts: number;
+  /** false when the last start was skipped because a Condition*= of the unit was not met. */
+  conditionResult: boolean;
 }
 
 export class SystemdManager {
@@ -133,6 +135,7 @@ export class SystemdManager {
       activeEnterTimestamp: Number(get('ActiveEnterTimestamp') ?? 0),
       fragmentPath: String(get('FragmentPath') ?? ''),
       nRestarts,
+      conditionResult: get('ConditionResult') !== false,
     };
   }
 
