@@ -49,7 +49,7 @@ install_berth() {
   [ -x "$repo/node_modules/.bin/tsc" ] || die "run npm ci in $repo first (TypeScript compiles berth)"
   # Build the new tree beside the old one and swap them: a failed build leaves the installed berth alone.
   rm -rf "$lib.new" "$lib.old"
-  sh "$repo/packaging/build-lib.sh" "$lib.new"
+  sh "$repo/packaging/build-lib.sh" "$lib.new" /usr/local/lib/berth
   if [ -d "$lib" ]; then mv "$lib" "$lib.old"; fi
   mv "$lib.new" "$lib"
   rm -rf "$lib.old"
