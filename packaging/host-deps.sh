@@ -3,7 +3,7 @@
 # Idempotent: when everything is present it only runs dpkg-query once.
 set -eu
 
-PKGS="runc crun docker-registry skopeo gnupg busybox-static etcd-server etcd-client dbus systemd iproute2 util-linux umoci ostree zstd attr"
+PKGS="runc crun docker-registry skopeo gnupg busybox-static etcd-server etcd-client dbus systemd iproute2 util-linux umoci ostree zstd attr lintian mandoc groff-base man-db"
 
 missing=""
 for p in $PKGS; do

@@ -5,7 +5,7 @@
 // typings, tests, examples, docs or licence files of dependencies (their
 // licences are collected into the copyright file before this runs, by
 // gen-copyright.mjs), and of a package that ships several builds only the one
-// berth loads. Then every direct dependency is imported from DIR to prove the
+// berth loads, nor their command-line tools. Then every direct dependency is imported from DIR to prove the
 // trimmed tree still loads, and the tree is checked for any ELF file left.
 // Usage: node packaging/prune-modules.mjs LIBDIR
 import { chmodSync, existsSync, lstatSync, openSync, readFileSync, readSync, closeSync, readdirSync, rmSync } from 'node:fs';
@@ -40,23 +40,35 @@ const rm = (p) => {
   rmSync(p, { recursive: true, force: true });
 };
 
-function walk(dir) {
+/** The command-line tools of a package (its "bin"): berth never runs them. */
+function binFiles(dir) {
+  try {
+    const { bin } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    return new Set((typeof bin === 'string' ? [bin] : Object.values(bin ?? {})).map((b) => path.join(dir, b)));
+  } catch {
+    return new Set();
+  }
+}
+
+function walk(dir, bins = new Set()) {
   const isPkg = existsSync(path.join(dir, 'package.json'));
+  if (isPkg) bins = new Set([...bins, ...binFiles(dir)]);
   for (const ent of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, ent.name);
     if (ent.isDirectory()) {
       if (ent.name === '.bin') rm(p);
       else if (isPkg && dir !== modules && junkDirInPackage.has(ent.name)) rm(p);
-      else walk(p);
+      else walk(p, bins);
     } else if (ent.isSymbolicLink()) {
       rm(p);
-    } else if (junkFile(ent.name) && ent.name !== 'package.json') {
+    } else if ((junkFile(ent.name) && ent.name !== 'package.json') || bins.has(p) || (isPkg && ent.name === 'test.js')) {
       rm(p);
     } else {
       chmodSync(p, 0o644);
     }
   }
   chmodSync(dir, 0o755);
+  if (dir !== modules && readdirSync(dir).length === 0) rm(dir);
 }
 
 /** Remove everything under PKG/dir except `keep`. */
@@ -74,6 +86,7 @@ function keepOnly(pkgDir, sub, keep) {
     }
   };
   visit(base);
+  if (keep.length === 0) rm(base);
 }
 
 for (const [name, { dir, keep }] of Object.entries(onlyBuild)) {

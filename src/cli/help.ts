@@ -8,10 +8,10 @@
  * the line is left whole, never split.
  */
 
-/** The width help is wrapped to: the terminal's, else $COLUMNS, else 80; at most 100 (readability), at least 40. */
+/** The width help is wrapped to: $COLUMNS when set, else the terminal's (at most 100, for readability), else 80; at least 40. */
 export function helpWidth(stream: { columns?: number } = process.stdout, env: NodeJS.ProcessEnv = process.env): number {
-  const cols = stream.columns || Number(env['COLUMNS']) || 80;
-  return Math.max(40, Math.min(100, cols));
+  const cols = Number(env['COLUMNS']) || Math.min(100, stream.columns || 80);
+  return Math.max(40, cols);
 }
 
 /** yargs' notes after a description: [string] [required] [default: x] [choices: ...] [aliases: ...]. */
