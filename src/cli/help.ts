@@ -30,12 +30,12 @@ function words(text: string): string[] {
   return out;
 }
 
-/** Fill `ws` into lines of at most `width` columns, the first starting at column `first`, the rest at `indent`. */
+/** Fill `ws` into lines (a note wider than a line is broken at its spaces) of at most `width` columns, the first starting at column `first`, the rest at `indent`. */
 function fill(ws: string[], width: number, first: string, indent: string): string[] {
   const lines: string[] = [];
   let line = first;
   let empty = true;
-  for (const w of ws) {
+  for (const w of ws.flatMap((t) => (indent.length + t.length > width && t.includes(' ') ? t.split(' ') : [t]))) {
     if (!empty && line.length + 1 + w.length > width) {
       lines.push(line);
       line = indent + w;
@@ -66,7 +66,8 @@ export function formatHelp(text: string, width: number): string {
         continue;
       }
       // No room beside it: the description below, indented.
-      out.push(row[1]!);
+      const lead = /^\s*/.exec(row[1]!)![0];
+      out.push(...fill(words(row[1]!.slice(lead.length)), width, lead, `${lead}    `));
       out.push(...fill(words(row[3]!), width, ' '.repeat(8), ' '.repeat(8)));
       continue;
     }
