@@ -67,11 +67,12 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
       const name = `  layer ${index + 1}/${layers.length} ${shortDigest(layer.digest)}`;
       const { progress } = ctx.report;
       const onBytes =
-        progress && throttled((done) => progress.call(ctx.report, `layer ${index}`, `${name} downloading ${done === 0 ? '' : `${formatBytes(done)} / `}${formatBytes(layer.size)}`));
+        progress &&
+        throttled((done) => progress.call(ctx.report, `layer ${index}`, `${name} downloading ${done === 0 ? '' : `${formatBytes(done)} / `}${formatBytes(layer.size)}`, false, { done, total: layer.size }));
       const r = await importLayer(source, store, layer, diffId, onBytes);
       newBytes += r.newBytes;
       const summary = `${name} ${formatBytes(layer.size)}: ${r.entries} entries, ${formatBytes(r.newBytes)} new`;
-      if (progress) progress.call(ctx.report, `layer ${index}`, summary, true);
+      if (progress) progress.call(ctx.report, `layer ${index}`, summary, true, { done: layer.size, total: layer.size });
       else ctx.report.step(summary);
     });
     crashPoint('pull.layers-stored');
