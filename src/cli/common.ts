@@ -31,6 +31,7 @@ export async function run(args: GlobalArgs & { json?: boolean }, body: (ctx: OpC
 /** Options for commands that read images: where from, how to authenticate, which trust policy. */
 export interface ImageSourceArgs {
   'tls-verify': boolean | undefined;
+  'cert-dir': string | undefined;
   creds: string | undefined;
   platform: string | undefined;
   policy: string | undefined;
@@ -41,6 +42,7 @@ export interface ImageSourceArgs {
 export function imageSourceOptions<T>(y: Argv<T>) {
   return y
     .option('tls-verify', { type: 'boolean', describe: 'require HTTPS and verified certificates (--tls-verify=false for a local plain-HTTP registry)', defaultDescription: 'true, or registries.conf' })
+    .option('cert-dir', { type: 'string', describe: 'CA certificates (*.crt) and a client certificate (*.cert, *.key) for registries', defaultDescription: '/etc/containers/certs.d/HOST[:PORT]' })
     .option('creds', { type: 'string', describe: 'registry credentials USER:PASS', defaultDescription: 'from auth.json' })
     .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to pick from an image index', defaultDescription: 'this host' })
     .option('policy', { type: 'string', describe: 'trust policy file', defaultDescription: '/etc/containers/policy.json' })
@@ -56,6 +58,7 @@ export async function pullOptions(args: ImageSourceArgs, warn: (m: string) => vo
     source: {
       ...(args['tls-verify'] === undefined ? {} : { tlsVerify: args['tls-verify'] }),
       ...(args.creds === undefined ? {} : { creds: args.creds }),
+      ...(args['cert-dir'] === undefined ? {} : { certDir: args['cert-dir'] }),
     },
     trust: {
       ...(args.policy === undefined ? {} : { policyPath: args.policy }),

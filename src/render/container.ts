@@ -100,7 +100,6 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
     ...(exports.configTemplate === undefined ? {} : { configTemplate: exports.configTemplate }),
   });
   warnings.push(...config.warnings);
-  if (runMode === 'notify') addNotifySocket(config.spec);
   for (const name of config.rawVariables) {
     if (Object.hasOwn(input.set, name)) warnings.push(`config.json.template inserts $${name} as JSON (outside a string): --set ${name} is used as JSON`);
   }
@@ -119,15 +118,19 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   const template = exports.tmpfilesTemplate === undefined ? undefined : renderTmpfiles(exports.tmpfilesTemplate, values);
   const created = pathsCreatedBy(template ?? '');
   const missing: string[] = [];
+  const volatile: string[] = [];
   for (const source of bindMountSources(config.spec)) {
     // A source the image's host files or its tmpfiles.template create is not missing.
     if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
     if (created.has(source.replace(/\/+$/, ''))) continue;
     // Under /run a source that exists now (made by another container) is gone after a
     // reboot: this container must be able to recreate it itself.
-    if (isVolatile(source) || !(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+    if (!(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
+    else if (isVolatile(source)) volatile.push(source);
   }
-  const generated = tmpfilesForMissing(missing);
+  const generated = tmpfilesForMissing(missing, volatile);
+  // After the sources are looked at: systemd's socket is systemd's to create.
+  if (runMode === 'notify') addNotifySocket(config.spec);
   const tmpfiles = template !== undefined && generated !== undefined ? `${template.replace(/\n*$/, '\n')}${generated}` : (generated ?? (template?.trim() === '' ? undefined : template));
 
   let unit: string | undefined;

@@ -68,11 +68,19 @@ export function tmpfilesPath(p: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-/** `d` lines for bind-mount sources missing on the host, or undefined when none is missing. */
-export function tmpfilesForMissing(paths: readonly string[]): string | undefined {
-  if (paths.length === 0) return undefined;
-  const lines = [...new Set(paths)].map((p) => `d ${tmpfilesPath(p)} 0700 root root -`);
-  return checkTmpfiles(`# Bind-mount sources missing on the host, created by berth (the image has no tmpfiles.template).\n${lines.join('\n')}\n`, 'generated tmpfiles');
+/**
+ * `d` lines for bind-mount sources the container needs, or undefined when
+ * there are none: `missing` ones are created private (0700); `volatile` ones
+ * exist now but live under /run, so a reboot removes them: their line only
+ * recreates them and never changes an existing directory's mode or owner
+ * (it may be another program's, such as /run/systemd).
+ */
+export function tmpfilesForMissing(missing: readonly string[], volatile: readonly string[] = []): string | undefined {
+  const create = [...new Set(missing)];
+  const recreate = [...new Set(volatile)].filter((p) => !create.includes(p));
+  if (create.length === 0 && recreate.length === 0) return undefined;
+  const lines = [...create.map((p) => `d ${tmpfilesPath(p)} 0700 root root -`), ...recreate.map((p) => `d ${tmpfilesPath(p)} - - - -`)];
+  return checkTmpfiles(`# Bind-mount sources the container needs that nothing else creates, added by berth.\n${lines.join('\n')}\n`, 'generated tmpfiles');
 }
 
 /** Line types that create what they name (files, directories, links, nodes). */

@@ -78,6 +78,8 @@ export interface SourceOptions {
    * registries.conf says (verified TLS by default).
    */
   tlsVerify?: boolean;
+  /** A directory of *.crt, *.cert and *.key for registries, instead of /etc/containers/certs.d/HOST[:PORT]. */
+  certDir?: string;
   /** USER:PASS for registries; overrides the auth files. */
   creds?: string;
   /** Read credentials from this auth.json only (instead of the standard places). */

@@ -34,4 +34,8 @@ describe('tmpfiles', () => {
     const text = tmpfilesForMissing(['/var/lib/app', '/run/a b', '/run/100%', '/var/lib/app'])!;
     assert.deepEqual(text.split('\n').slice(1), ['d /var/lib/app 0700 root root -', 'd "/run/a b" 0700 root root -', 'd /run/100%% 0700 root root -', '']);
   });
+  it('recreates volatile sources that exist now without changing their mode or owner', () => {
+    const text = tmpfilesForMissing(['/var/lib/app'], ['/run/systemd', '/var/lib/app'])!;
+    assert.deepEqual(text.split('\n').slice(1), ['d /var/lib/app 0700 root root -', 'd /run/systemd - - - -', '']);
+  });
 });

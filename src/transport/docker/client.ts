@@ -11,11 +11,13 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, errnoCode } from '../../errors.ts';
 import type { RetryPolicy } from '../types.ts';
 import type { Credentials } from './auth_file.ts';
+import { CERTS_D_DIRS, type RegistryTls } from './certs_d.ts';
 import { DEFAULT_MIN_RATE, RateWatch, tooSlow, type MinRate } from './min_rate.ts';
 import { DEFAULT_RETRY, isRetryableStatus, isTransientNetworkError, retryDelay } from './retry.ts';
 import { parseWWWAuthenticate, pickChallenge, type AuthChallenge } from './www_authenticate.ts';
@@ -37,6 +39,8 @@ export interface RegistryClientOptions {
   minRate?: MinRate | null;
   connectTimeoutMs?: number;
   userAgent?: string;
+  /** Private CAs and a client certificate for this registry (certs_d.ts). */
+  tls?: RegistryTls | undefined;
 }
 
 export interface GetOptions {
@@ -64,6 +68,7 @@ export class RegistryClient {
   // One agent per client: close() ends every connection this pull opened.
   private readonly httpAgent = new http.Agent({ keepAlive: false });
   private readonly httpsAgent: https.Agent;
+  private readonly tls: RegistryTls | undefined;
   private baseUrl: string | undefined;
   private pinging: Promise<void> | undefined;
   private challenge: AuthChallenge | undefined;
@@ -78,7 +83,15 @@ export class RegistryClient {
     this.minRate = options.minRate === undefined ? DEFAULT_MIN_RATE : options.minRate;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.userAgent = options.userAgent ?? 'berth';
-    this.httpsAgent = new https.Agent({ keepAlive: false, rejectUnauthorized: this.tlsVerify });
+    this.tls = options.tls;
+    const t = options.tls;
+    this.httpsAgent = new https.Agent({
+      keepAlive: false,
+      rejectUnauthorized: this.tlsVerify,
+      // Node's `ca` replaces the system's roots: keep them and add the registry's.
+      ...(t && t.ca.length > 0 ? { ca: [...tls.rootCertificates, ...t.ca] } : {}),
+      ...(t?.cert !== undefined ? { cert: t.cert, key: t.key } : {}),
+    });
   }
 
   /** GET /v2/: choose the scheme and learn the auth challenge. */
@@ -343,10 +356,16 @@ export class RegistryClient {
     return new BerthError('REGISTRY_UNREACHABLE', `${this.host}: no data for ${this.idleTimeoutMs / 1000}s while reading ${url.pathname}`, { hint: 'the network or registry stalled; try again' });
   }
 
+  /** A verification failure's fix: the registry's CA in certs.d first, turning verification off last. */
+  private tlsHint(): string {
+    const where = this.tls ? `the CA certificates in ${this.tls.from.join(', ')} do not verify it; add the right one (*.crt)` : `put the registry's CA certificate in ${CERTS_D_DIRS[0]}/${this.host}/ca.crt (or --cert-dir DIR)`;
+    return `${where}; for a trusted local registry without TLS, --tls-verify=false`;
+  }
+
   unreachable(e: unknown): BerthError {
     const why = describeNetworkError(e);
     return new BerthError('REGISTRY_UNREACHABLE', `cannot reach registry ${this.host}: ${why}`, {
-      hint: this.tlsVerify && why.startsWith('TLS') ? 'for a local registry without TLS, add --tls-verify=false' : 'check the address and that the registry is running',
+      hint: this.tlsVerify && why.startsWith('TLS') ? this.tlsHint() : 'check the address and that the registry is running',
       cause: e,
     });
   }

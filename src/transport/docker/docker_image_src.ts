@@ -17,6 +17,7 @@ import { loadRegistriesConf, pullSources, type RegistriesConf } from '../../imag
 import type { BlobDescriptor, BlobOptions, ImageSource, SourceOptions, UntrustedManifest } from '../types.ts';
 import { CredentialStore } from './auth_file.ts';
 import { DEFAULT_RESUME_ATTEMPTS, ResumableBlobStream } from './blob_stream.ts';
+import { loadRegistryTls } from './certs_d.ts';
 import { describeNetworkError, readCapped, RegistryClient } from './client.ts';
 import { minRateFromEnv } from './min_rate.ts';
 import { retryPolicy } from './retry.ts';
@@ -76,7 +77,9 @@ export class DockerImageSource implements ImageSource {
     for (const s of pullSources(reference, conf)) {
       // An explicit per-command setting beats registries.conf in both directions.
       const tlsVerify = options.tlsVerify ?? !s.insecure;
-      const client = new RegistryClient({ host: registryApiHost(s.ref), tlsVerify, credentials: await credentials.lookup(s.ref.registry, s.ref.repository), ...common });
+      const host = registryApiHost(s.ref);
+      const tls = await loadRegistryTls(host, options.certDir);
+      const client = new RegistryClient({ host, tlsVerify, credentials: await credentials.lookup(s.ref.registry, s.ref.repository), tls, ...common });
       endpoints.push({ ref: s.ref, client, mirror: s.mirror, description: formatReference(s.ref) });
     }
     const external = new RegistryClient({ host: 'a layer URL', tlsVerify: options.tlsVerify ?? true, ...common });
