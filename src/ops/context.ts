@@ -10,7 +10,7 @@ export interface Reporter {
    * redraws it in place; `final` marks its last text. Optional: reporters
    * without it get only step() lines.
    */
-  progress?(id: string, text: string, final?: boolean): void;
+  progress?(id: string, text: string, final?: boolean, bytes?: { done: number; total: number }): void;
 }
 
 export interface OpContext {

@@ -89,10 +89,10 @@ async function importOne(ctx: OpContext, store: Store, source: ImageSource, job:
   const { layer, name } = job;
   const { progress } = ctx.report;
   const id = `layer ${layer.digest}`;
-  const onBytes = progress && throttled((done) => progress.call(ctx.report, id, `${name} ${verb} ${done === 0 ? '' : `${formatBytes(done)} / `}${formatBytes(layer.size)}`));
+  const onBytes = progress && throttled((done) => progress.call(ctx.report, id, `${name} ${verb} ${done === 0 ? '' : `${formatBytes(done)} / `}${formatBytes(layer.size)}`, false, { done, total: layer.size }));
   const r = await importLayer(source, store, layer, job.diffId, onBytes);
   const summary = `${name} ${formatBytes(layer.size)}: ${r.entries} entries, ${formatBytes(r.newBytes)} new`;
-  if (progress) progress.call(ctx.report, id, summary, true);
+  if (progress) progress.call(ctx.report, id, summary, true, { done: layer.size, total: layer.size });
   else ctx.report.step(summary);
   return r;
 }
