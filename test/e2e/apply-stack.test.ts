@@ -18,11 +18,16 @@ import { BERTH, BerthEnv } from '../harness/berth-env.ts';
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const LABELS = { 'atomic.type': 'system' };
 
-/** Says "NAME VERSION up" at every start, then stays up (or exits at once when broken). */
+/**
+ * Says "NAME VERSION up" at every start, then stays up. A broken version is
+ * a Type=notify daemon that runs but never sends READY=1: its start times
+ * out (TimeoutStartSec= in its template), the way a real flanneld that never
+ * reaches etcd fails.
+ */
 const RUN_SH = `#!/bin/sh
 trap 'exit 0' TERM
 v=$(cat /etc/stack-version)
-case "$v" in *broken*) echo "$NAME $v never becomes ready"; exit 3 ;; esac
+case "$v" in *broken*) echo "$NAME $v never becomes ready"; while :; do sleep 3600 & wait $!; done ;; esac
 echo "$NAME $v up"
 while :; do sleep 3600 & wait $!; done
 `;
@@ -110,7 +115,7 @@ containers:
     env = await BerthEnv.start('berth-stack');
     const specs: [string, string, FixtureImageSpec][] = [
       ['etcd', '1', stackImage('etcd-1')], ['etcd', '2', stackImage('etcd-2')],
-      ['flannel', '1', stackImage('flannel-1')], ['flannel', '2', stackImage('flannel-2')], ['flannel', '2-broken', stackImage('flannel-2-broken')],
+      ['flannel', '1', stackImage('flannel-1')], ['flannel', '2', stackImage('flannel-2')], ['flannel', '2-broken', stackImage('flannel-2-broken', ['Type=notify', 'NotifyAccess=all', 'TimeoutStartSec=6s'])],
       ['docker', '1', stackImage('docker-1')], ['docker', '2', stackImage('docker-2')],
       ['hello', '1', stackImage('hello-1')],
       ['crashloop', '1', crashLoopImage()],
