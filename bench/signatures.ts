@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { digestOf, encodedOf } from '../src/image/digest.ts';
-import { parseImageReference } from '../src/image/reference.ts';
+import { parseImageReference } from '../src/transport/index.ts';
 import { checkTrust } from '../src/trust/index.ts';
 import { buildPayload } from '../src/trust/payload.ts';
 import { signPayload } from '../src/trust/sign.ts';

@@ -1,14 +1,14 @@
 // berth's --help texts, walked: the top level, every command and every
-// subcommand. gen-man.mjs and gen-completion.mjs build on it, so the manual
-// and the completion never disagree with the program.
+// subcommand. gen-completion.mjs builds on it, so the completion never
+// disagrees with the program.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const defaultBerthJs = fileURLToPath(new URL('../bin/berth.js', import.meta.url));
 
-/** `berth ...path --help`. Piped, so yargs wraps at its fixed width: the same text on every machine. */
+/** `berth ...path --help`, unwrapped (COLUMNS very wide): one line per option or command, the same text on every machine. */
 export function help(berthJs, path) {
-  return execFileSync(process.execPath, [berthJs, ...path, '--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+  return execFileSync(process.execPath, [berthJs, ...path, '--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', COLUMNS: '10000' } });
 }
 
 /** The words listed under "Commands:" for `path` ("  berth trust show ..." -> "show"). */

@@ -4,7 +4,7 @@
 #   sh packaging/install.sh --uninstall  remove it (keeps /etc/berth and berth's state)
 # Layout: /usr/local/lib/berth (program), /usr/local/bin/berth (command),
 # /etc/systemd/system (units), /etc/dbus-1/system.d (bus policy),
-# /etc/berth/berth.conf, /usr/local/share/{man/man1,bash-completion/completions}.
+# /etc/berth/berth.conf, /usr/local/share/{man/man8,bash-completion/completions}.
 # DESTDIR=DIR installs below DIR instead, without host checks or systemctl (for packagers and tests).
 set -eu
 
@@ -15,7 +15,7 @@ bin=$D/usr/local/bin/berth
 conf=$D/etc/berth/berth.conf
 unitdir=$D/etc/systemd/system
 busdir=$D/etc/dbus-1/system.d
-mandir=$D/usr/local/share/man/man1
+mandir=$D/usr/local/share/man/man8
 compdir=$D/usr/local/share/bash-completion/completions
 docdir=$D/usr/local/share/doc/berth
 units="units/berth-agent.service units/berth-auto-update.service units/berth-auto-update.timer packaging/berth-apply.service"
@@ -26,7 +26,7 @@ systemd_running() { [ -z "$D" ] && [ -d /run/systemd/system ]; }
 uninstall() {
   if systemd_running; then systemctl disable --now berth-auto-update.timer berth-agent.service berth-apply.service >/dev/null 2>&1 || true; fi
   for u in $units; do rm -f "$unitdir/${u##*/}"; done
-  rm -f "$bin" "$busdir/org.berth.Manager1.conf" "$mandir/berth.1" "$compdir/berth"
+  rm -f "$bin" "$busdir/org.berth.Manager1.conf" "$mandir"/berth.8 "$mandir"/berth-*.8 "$compdir/berth"
   rm -rf "$lib" "$lib.new" "$lib.old" "$docdir"
   if systemd_running; then systemctl daemon-reload; fi
   echo "berth removed; kept ${conf} and berth's state (/var/lib/berth)"
@@ -49,7 +49,7 @@ install_berth() {
   [ -x "$repo/node_modules/.bin/tsc" ] || die "run npm ci in $repo first (TypeScript compiles berth)"
   # Build the new tree beside the old one and swap them: a failed build leaves the installed berth alone.
   rm -rf "$lib.new" "$lib.old"
-  sh "$repo/packaging/build-lib.sh" "$lib.new"
+  sh "$repo/packaging/build-lib.sh" "$lib.new" /usr/local/lib/berth
   if [ -d "$lib" ]; then mv "$lib" "$lib.old"; fi
   mv "$lib.new" "$lib"
   rm -rf "$lib.old"
@@ -65,7 +65,7 @@ install_berth() {
     chmod 644 "$unitdir/${u##*/}"
   done
   install -m 644 "$repo/units/org.berth.Manager1.conf" "$busdir/"
-  node "$repo/packaging/gen-man.mjs" "$lib/bin/berth.js" >"$mandir/berth.1"
+  node "$repo/packaging/gen-man.mjs" --out "$mandir" "$lib/bin/berth.js"
   node "$repo/packaging/gen-completion.mjs" "$lib/bin/berth.js" >"$compdir/berth"
   install -m 644 "$repo/README.md" "$docdir/"
   if systemd_running; then systemctl daemon-reload; fi

@@ -8,10 +8,14 @@
 
 /** Every crash point, in the order an operation reaches them. */
 export const CRASH_POINTS = [
-  // pull (the store)
+  // pull, load (the store and ops/layer-pipeline.ts)
   'store.layer-objects', // a layer's objects are in place, its record is not
-  'pull.layers-stored', // every layer record written, the image record not
-  'pull.image-stored', // the image record written, the reference not
+  'pipeline.layers-stored', // every layer record written, no intent, no image record
+  'pipeline.image-stored', // one image record written (NAME#N: the Nth), no reference
+  'pipeline.reference-set', // one reference set (NAME#N: the Nth), intent not yet removed
+  // save (ops/bundle.ts)
+  'save.blob-written', // one blob into FILE.tmp-PID (NAME#N: the Nth)
+  'save.written', // FILE.tmp-PID complete and fsynced, not renamed to FILE
   // install, update, rollback (ops/deployment.ts, ops/switch.ts)
   'deploy.intent-written', // the write-ahead intent is durable, nothing else changed
   'deploy.staged', // staging directory complete, not renamed into a slot
@@ -38,6 +42,11 @@ export const CRASH_POINTS = [
   'uninstall.slot-removed', // one slot deleted (NAME#N: the Nth)
   // apply
   'apply.entry-done', // one plan entry applied (NAME#N: after the Nth)
+  // stack updates (apply, update --all: ops/stack.ts)
+  'stack.intent-written', // the stack's record is durable, nothing staged
+  'stack.staged', // every member committed into its other slot, nothing live changed
+  'stack.switched', // one member switched and proven (NAME#N: the Nth)
+  'stack.finished', // every member switched, stopped dependents started, record not yet removed
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

@@ -5,7 +5,8 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
+import path from 'node:path';
 
 const { O_RDONLY, O_DIRECTORY } = constants;
 
@@ -37,4 +38,19 @@ export function syncfs(dir: string): Promise<boolean> {
   return new Promise((resolve) => {
     execFile('sync', ['-f', dir], { timeout: 10 * 60_000 }, (err) => resolve(err === null));
   });
+}
+
+/**
+ * Make everything written on `dir`'s filesystem durable: one syncfs(2) (coreutils
+ * `sync -f`) instead of an fsync per file and directory of a checkout (thousands
+ * of hard links); without `sync -f`, every directory under `dir` is fsynced
+ * (file data comes from store objects, which are durable already).
+ */
+export async function syncFilesystem(dir: string): Promise<void> {
+  if (await syncfs(dir)) return;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) if (e.isDirectory()) await walk(path.join(d, e.name));
+    await syncDir(d);
+  };
+  await walk(dir);
 }

@@ -6,7 +6,8 @@
  * this is the second.
  */
 import { BerthError } from '../errors.ts';
-import { locked, type OpContext } from '../ops/context.ts';
+import type { OpContext } from '../ops/context.ts';
+import { locked } from '../ops/locked.ts';
 import type { PullOptions } from '../ops/pull.ts';
 import { BusMethodError, SystemBus, type MethodCall } from '../systemd/bus.ts';
 import { BUS_NAME, INTERFACE, INTROSPECTION, OBJECT_PATH, PRIVILEGED } from './interface.ts';

@@ -38,10 +38,16 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
         printJson({ actions: result.actions, ...(result.error ? { error: result.error.toJSON() } : {}) });
       } else {
         const verb = result.dryRun ? 'would ' : '';
+        const quiet = !result.changed && !result.error;
         for (const a of result.actions) {
-          if (a.action === 'none') continue;
-          const what = a.action === 'failed' ? `failed ${a.reason ?? ''}: ${a.error ?? ''}` : `${a.action === 'skipped' ? '' : verb}${a.action}${a.reason ? ` (${a.reason})` : ''}`;
-          process.stdout.write(`${a.name}: ${what}\n`);
+          // A host that matches says only that; otherwise every entry and its final state.
+          if (a.action === 'none' && (quiet || result.dryRun)) continue;
+          const state = a.state ? ` [${a.state.activeState}/${a.state.subState}]` : '';
+          let what: string;
+          if (a.action === 'failed') what = `failed ${a.reason ?? ''}: ${a.error ?? ''}`;
+          else if (a.result !== undefined) what = `${a.result}${a.reason ? ` (${a.reason})` : ''}${a.error ? `: ${a.error}` : ''}`;
+          else what = `${a.action === 'skipped' ? '' : verb}${a.action}${a.reason ? ` (${a.reason})` : ''}`;
+          process.stdout.write(`${a.name}: ${what}${state}\n`);
         }
         if (!result.changed && !result.error) process.stdout.write('nothing to do: the host matches the plan\n');
       }

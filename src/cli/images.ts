@@ -28,7 +28,7 @@ export const imagesCommand: CommandModule<GlobalArgs, ImagesArgs> = {
     run(args, async (ctx) => {
       const { images } = await import('../ops/images.ts');
       const { printListing, rowFilter, boolFilter } = await import('./format.ts');
-      const { formatBytes } = await import('../ops/pull.ts');
+      const { formatBytes } = await import('../ops/format.ts');
       type Image = Awaited<ReturnType<typeof images>>[number];
       const keep = rowFilter<{ image: Image; reference: string | undefined }>(args.filter, {
         reference: (_v, g) => ({ reference }) => reference !== undefined && (g.test(reference) || g.test(reference.replace(/^docker:\/\//, '')) || g.test(splitReference(reference).repository.replace(/^.*\//, ''))),

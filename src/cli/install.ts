@@ -60,7 +60,7 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
     run(args, async (ctx) => {
       const { install } = await import('../ops/install.ts');
       const { parseSetOptions } = await import('../render/values.ts');
-      const { checkReadiness } = await import('../render/readiness.ts');
+      const { checkReadiness } = await import('../runtime/readiness.ts');
       const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
       const ordering = { after: args.after, before: args.before, requires: args.requires, wants: args.wants, requiredBy: args['required-by'], wantedBy: args['wanted-by'] };
       await (await import('./check-ordering.ts')).checkOrderingNames(ctx, ordering, args.name);

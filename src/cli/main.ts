@@ -7,28 +7,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../errors.ts';
 import { closest } from '../did-you-mean.ts';
-import { globalOptions, PARSER_CONFIGURATION } from './common.ts';
-import { agentCommand } from './agent.ts';
-import { applyCommand } from './apply.ts';
-import { imagesCommand } from './images.ts';
-import { inspectCommand } from './inspect.ts';
-import { installCommand } from './install.ts';
-import { listCommand } from './list.ts';
-import { loadCommand } from './load.ts';
-import { logsCommand } from './logs.ts';
-import { mountCommand, umountCommand } from './mount.ts';
-import { pruneCommand } from './prune.ts';
-import { pullCommand } from './pull.ts';
-import { readyCheckCommand } from './ready-check.ts';
-import { rmiCommand } from './rmi.ts';
-import { rollbackCommand } from './rollback.ts';
-import { saveCommand } from './save.ts';
-import { signCommand } from './sign.ts';
-import { statusCommand } from './status.ts';
-import { trustCommand } from './trust.ts';
-import { uninstallCommand } from './uninstall.ts';
-import { updateCommand } from './update.ts';
-import { verifyCommand } from './verify.ts';
+import { PARSER_CONFIGURATION } from './common.ts';
+import { commands, epilog, globalOptions, summary } from './commands.ts';
+import { formatHelp, helpWidth } from './help.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -83,42 +64,49 @@ function usageLine(message: string, argv: readonly string[], known: readonly str
 
 export async function main(argv: string[]): Promise<void> {
   const { reportError, debugging } = await import('./output.ts');
-  const commands = [installCommand, updateCommand, applyCommand, rollbackCommand, uninstallCommand, listCommand, statusCommand, logsCommand, pullCommand, saveCommand, loadCommand, imagesCommand, inspectCommand, rmiCommand, pruneCommand, verifyCommand, mountCommand, umountCommand, signCommand, trustCommand, agentCommand, readyCheckCommand];
   const commandNames = commands.flatMap((c) => [String(c.command).split(' ')[0]!, ...[c.aliases ?? []].flat()]);
-  let y = globalOptions(yargs(argv))
-    .scriptName('berth')
-    .parserConfiguration(PARSER_CONFIGURATION)
-    .usage('berth: system containers for systemd hosts\n\nUsage: $0 <command> [options]');
-  for (const c of commands) y = y.command(c as never);
   try {
-    await y
-      .demandCommand(1, 'name a command (berth --help lists them)')
-      .recommendCommands()
-      .strict()
-      .check((a) => {
-        const t = a['lock-timeout'];
-        if (t !== undefined && !(Number.isFinite(t) && t >= 0)) throw new Error('--lock-timeout: expected a number of seconds');
-        return true;
-      }, true)
-      .version(version)
-      .help()
-      .alias('h', 'help')
-      .epilog('Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 unreachable, 5 integrity,\n6 conflict, 7 start failed, 8 untrusted, 9 host not ready (see README.md).')
-      .wrap(Math.min(100, process.stdout.columns || 100))
-      .fail((message, error, usage) => {
-        if (error !== undefined && error !== null && (error as { name?: string }).name === 'BerthError') {
-          process.exit(reportError(error, false));
-        }
-        // A .check() that threw: its message is the complaint.
-        const known = Object.keys((usage as unknown as { getDescriptions(): Record<string, unknown> }).getDescriptions());
-        process.stderr.write(`berth: error: ${usageLine(message ?? (error as Error | undefined)?.message ?? 'bad command line', argv, known, commandNames)}\n`);
-        if (error && debugging()) process.stderr.write(`${(error as Error).stack}\n`);
-        process.exit(ExitCode.usage);
-      })
-      .parseAsync();
+    await run(argv, commandNames, reportError, debugging);
   } catch (e) {
     process.exitCode = reportError(e, false);
   }
+}
+
+async function run(argv: string[], commandNames: string[], reportError: (e: unknown, json: boolean) => number, debugging: () => boolean): Promise<void> {
+  await globalOptions(yargs(argv))
+    .scriptName('berth')
+    // common.ts says why; subcommands that set their own use the same.
+    .parserConfiguration(PARSER_CONFIGURATION)
+    .usage(`berth: ${summary}\n\nUsage: $0 <command> [options]`)
+    .command(commands)
+    .demandCommand(1, 'name a command (berth --help lists them)')
+    .recommendCommands()
+    .strict()
+    .check((a) => {
+      const t = a['lock-timeout'];
+      if (t !== undefined && !(Number.isFinite(t) && t >= 0)) throw new Error('--lock-timeout: expected a number of seconds');
+      return true;
+    }, true)
+    .version(version)
+    .help()
+    .alias('h', 'help')
+    .epilog(epilog)
+    // Unwrapped here, wrapped at word boundaries below (help.ts): yargs 17 splits words.
+    .wrap(null)
+    .fail((message, error, usage) => {
+      if (error !== undefined && error !== null && (error as { name?: string }).name === 'BerthError') {
+        process.exit(reportError(error, false));
+      }
+      // A .check() that threw: its message is the complaint.
+      const known = Object.keys((usage as unknown as { getDescriptions(): Record<string, unknown> }).getDescriptions());
+      process.stderr.write(`berth: error: ${usageLine(message ?? (error as Error | undefined)?.message ?? 'bad command line', argv, known, commandNames)}\n`);
+      if (error && debugging()) process.stderr.write(`${(error as Error).stack}\n`);
+      process.exit(ExitCode.usage);
+    })
+    // With a callback yargs hands --help (and --version) text over instead of printing it.
+    .parseAsync(argv, {}, (_err, _argv, output) => {
+      if (output) process.stdout.write(`${formatHelp(output, helpWidth())}\n`);
+    });
 }
 
 await main(hideBin(process.argv));

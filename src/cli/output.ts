@@ -8,10 +8,11 @@ export function paint(stream: NodeJS.WriteStream, code: string, text: string): s
   return useColor(stream) ? `\x1b[${code}m${text}\x1b[0m` : text;
 }
 
-export function stderrReporter(quiet: boolean, stream: NodeJS.WriteStream = process.stderr): Reporter {
+export function stderrReporter(quiet: boolean, stream: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): Reporter {
   const block = new ProgressBlock(stream);
   // A terminal that can move the cursor gets lines redrawn in place; anything else a log.
   const live = stream.isTTY === true && process.env['TERM'] !== 'dumb';
+  const rates = new Transfers(now);
   const line = (text: string) => {
     if (live) block.print(text);
     else stream.write(`${text}\n`);
@@ -21,13 +22,93 @@ export function stderrReporter(quiet: boolean, stream: NodeJS.WriteStream = proc
       if (!quiet) line(paint(stream, '2', m));
     },
     warn: (m) => line(paint(stream, '33', `berth: warning: ${m}`)),
-    progress: (id, text, final = false) => {
+    progress: (id, text, final = false, bytes) => {
       if (quiet) return;
-      if (live) block.update(id, paint(stream, '2', text), final);
-      else if (final || !block.seen(id)) stream.write(`${text}\n`); // a log gets each task's first and last line only
+      const t = bytes ? rates.update(id, bytes.done, bytes.total, final) : undefined;
+      if (live) {
+        // On a terminal: each task's rate, and a total line below them.
+        block.update(id, paint(stream, '2', t && !final && bytes!.done > 0 ? `${text}, ${formatRate(t.rate)}` : text), final);
+        if (t) block.update('total', paint(stream, '2', rates.totalLine()), rates.idle());
+        return;
+      }
+      // A log (the journal): each task's first line, a line every 10 s or 25 %, its last line with its rate, and a total when all are done.
+      const first = !block.seen(id);
+      if (final) stream.write(`${text}${t ? ` in ${formatSeconds(t.elapsed)}, ${formatRate(t.averageRate)}` : ''}\n`);
+      else if (first || (t && rates.due(id))) stream.write(`${text}${t && !first ? `, ${formatRate(t.rate)}` : ''}\n`);
+      if (final && t && rates.idle()) stream.write(`${rates.totalLine()}\n`);
     },
   };
 }
+
+/** Byte counts of transfers (layers) by id: each one's rate, and the total over those running together. */
+class Transfers {
+  private readonly tasks = new Map<string, { start: number; done: number; total: number; final: boolean; samples: [number, number][]; loggedAt: number; loggedQuarter: number }>();
+  private batchStart = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  update(id: string, done: number, total: number, final: boolean) {
+    const t = this.now();
+    if (this.idle()) {
+      // A new batch: the total counts from here.
+      this.tasks.clear();
+      this.batchStart = t;
+    }
+    let task = this.tasks.get(id);
+    if (!task) this.tasks.set(id, (task = { start: t, done: 0, total, final: false, samples: [], loggedAt: t, loggedQuarter: 0 }));
+    task.done = done;
+    task.total = total;
+    task.final ||= final;
+    task.samples.push([t, done]);
+    // The rate over the last ~5 s: steady, yet it follows a change of speed.
+    while (task.samples.length > 2 && t - task.samples[0]![0] > 5000) task.samples.shift();
+    const [t0, d0] = task.samples[0]!;
+    const elapsed = (t - task.start) / 1000;
+    return { rate: t > t0 ? ((done - d0) * 1000) / (t - t0) : 0, elapsed, averageRate: elapsed > 0 ? done / elapsed : 0 };
+  }
+
+  /** A log line is due: 10 s since the last one, or a new quarter of the layer. */
+  due(id: string): boolean {
+    const task = this.tasks.get(id);
+    if (!task) return false;
+    const t = this.now();
+    const quarter = task.total > 0 ? Math.floor((task.done / task.total) * 4) : 0;
+    if (t - task.loggedAt < 10_000 && quarter <= task.loggedQuarter) return false;
+    task.loggedAt = t;
+    task.loggedQuarter = quarter;
+    return true;
+  }
+
+  /** Every transfer seen has finished. */
+  idle(): boolean {
+    return [...this.tasks.values()].every((t) => t.final);
+  }
+
+  totalLine(): string {
+    let done = 0;
+    let total = 0;
+    for (const t of this.tasks.values()) {
+      done += t.done;
+      total += t.total;
+    }
+    const elapsed = (this.now() - this.batchStart) / 1000;
+    const rate = elapsed > 0 ? done / elapsed : 0;
+    return this.idle()
+      ? `  total ${formatSize(done)} in ${formatSeconds(elapsed)}, ${formatRate(rate)}`
+      : `  total ${formatSize(done)} / ${formatSize(total)}, ${formatRate(rate)}`;
+  }
+}
+
+/** 1234567 -> "1.2 MiB", as ops/pull.ts's formatBytes writes the layer sizes next to it. */
+function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+export const formatRate = (bytesPerSecond: number) => `${formatSize(Math.round(bytesPerSecond))}/s`;
+const formatSeconds = (s: number) => (s < 10 ? `${s.toFixed(1)} s` : `${Math.round(s)} s`);
 
 /**
  * The lines of tasks still in progress, at the bottom of a terminal, each

@@ -12,7 +12,7 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
   handler: (args: ArgumentsCamelCase<PruneArgs>) =>
     run(args, async (ctx) => {
       const { prune } = await import('../ops/images.ts');
-      const { formatBytes } = await import('../ops/pull.ts');
+      const { formatBytes } = await import('../ops/format.ts');
       const r = await prune(ctx);
       if (args.json) return (await import('./output.ts')).printJson(r);
       process.stdout.write(`freed ${formatBytes(r.bytes)}: ${r.images} image(s), ${r.layers} layer(s), ${r.objects} object(s)\n`);

@@ -21,7 +21,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
       if (args.json) return (await import('./output.ts')).printJson({ reference: r.reference, digest: r.manifestDigest, layers: r.layers, fetchedLayers: r.fetchedLayers, newBytes: r.newBytes });
       // -q, as podman pull -q: only the image's digest, for scripts.
       if (args.quiet) return void process.stdout.write(`${r.manifestDigest}\n`);
-      const { formatBytes } = await import('../ops/pull.ts');
+      const { formatBytes } = await import('../ops/format.ts');
       const stored = r.layers - r.fetchedLayers;
       process.stdout.write(`${r.reference}: ${r.manifestDigest}\n  ${r.layers} layer(s): ${r.fetchedLayers} fetched, ${stored} already stored; ${formatBytes(r.newBytes)} of new objects\n`);
     }, { changes: true }),

@@ -25,7 +25,7 @@ export const readyCheckCommand: CommandModule<GlobalArgs, ReadyCheckArgs> = {
       .example('$0 ready-check --tcp 127.0.0.1:2379 --timeout 30', 'wait until etcd accepts connections') as Argv<ReadyCheckArgs>,
   handler: (args: ArgumentsCamelCase<ReadyCheckArgs>) =>
     run(args, async (ctx) => {
-      const { checkReadiness } = await import('../render/readiness.ts');
+      const { checkReadiness } = await import('../runtime/readiness.ts');
       const { BerthError } = await import('../errors.ts');
       const { waitReady } = await import('../runtime/probe.ts');
       const readiness = checkReadiness({ cmd: args.cmd, http: args.http, tcp: args.tcp, timeoutSec: args.timeout }, 'ready-check');

@@ -20,7 +20,7 @@ export const saveCommand: CommandModule<GlobalArgs, SaveArgs> = {
       const { save } = await import('../ops/bundle.ts');
       const r = await save(ctx, args.images, args.output, await pullOptions(args, ctx.report.warn));
       if (args.json) return (await import('./output.ts')).printJson(r);
-      const { formatBytes } = await import('../ops/pull.ts');
+      const { formatBytes } = await import('../ops/format.ts');
       process.stdout.write(`${r.file}: ${r.images.length} image(s), ${r.blobs} blob(s), ${formatBytes(r.bytes)}\n`);
       for (const i of r.images) process.stdout.write(`  ${i.reference}: ${i.digest}, ${i.layers} layer(s), ${i.signatures} signature(s)\n`);
     }, { changes: true }),

@@ -45,10 +45,10 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       }) as Argv<UpdateArgs>,
   handler: (args: ArgumentsCamelCase<UpdateArgs>) =>
     run(args, async (ctx) => {
-      const { update, installedNames } = await import('../ops/update.ts');
+      const { update } = await import('../ops/update.ts');
       const { parseSetOptions } = await import('../render/values.ts');
       const { BerthError } = await import('../errors.ts');
-      const { checkReadiness } = await import('../render/readiness.ts');
+      const { checkReadiness } = await import('../runtime/readiness.ts');
       const ready = checkReadiness({ cmd: args['ready-cmd'], http: args['ready-http'], tcp: args['ready-tcp'], timeoutSec: args['ready-timeout'] }, '--ready-*');
       if (ready !== undefined && !args.ready) throw new BerthError('USAGE', '--no-ready and a --ready-* probe together', { hint: 'give one of them' });
       const options = {
@@ -60,22 +60,18 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
         ...(ready !== undefined ? { ready } : !args.ready ? { ready: null } : {}),
         settleMs: args.settle * 1000,
       };
-      const names = args.all ? await installedNames(ctx, args.auto) : [args.name!];
-      if (names.length === 0 && !args.json) process.stdout.write(args.auto ? 'nothing to update: no container was installed with --auto-update\n' : 'nothing to update: no container is installed\n');
-      const results = [];
-      const failed: string[] = [];
-      for (const name of names) {
-        try {
-          const r = await update(ctx, name, options);
-          results.push(r);
-          if (!args.json) process.stdout.write(`${r.message}\n`);
-        } catch (e) {
-          if (!args.all) throw e;
-          failed.push(`${name}: ${(e as Error).message}`);
-          ctx.report.warn(`${name}: ${(e as Error).message}`);
-        }
+      if (args.all) {
+        // One ordered transaction (ops/update-all.ts): all staged, switched in dependency order, all rolled back if one fails.
+        const { updateAll } = await import('../ops/update-all.ts');
+        const r = await updateAll(ctx, args.auto, options);
+        if (args.json) (await import('./output.ts')).printJson({ results: r.results, failed: r.results.filter((x) => x.error !== undefined).map((x) => `${x.name}: ${x.error}`) });
+        else if (r.results.length === 0) process.stdout.write(args.auto ? 'nothing to update: no container was installed with --auto-update\n' : 'nothing to update: no container is installed\n');
+        else for (const x of r.results) process.stdout.write(`${x.message}${x.state ? ` [${x.state.activeState}/${x.state.subState}]` : ''}\n`);
+        if (r.error) throw r.error;
+        return;
       }
-      if (args.json) (await import('./output.ts')).printJson(args.all ? { results, failed } : results[0]);
-      if (failed.length > 0) throw new BerthError('UPDATE_FAILED', `${failed.length} of ${names.length} update(s) failed`, { hint: 'each was rolled back; see the messages above', details: failed });
+      const r = await update(ctx, args.name!, options);
+      if (args.json) (await import('./output.ts')).printJson(r);
+      else process.stdout.write(`${r.message}\n`);
     }, { changes: true }),
 };

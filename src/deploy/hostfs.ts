@@ -1,7 +1,7 @@
 /**
  * Files an image installs on the host: /exports/hostfs/** copied onto the
  * host root, as atomic did, in two steps kept apart:
- *  - planHostFiles() is pure: destinations after manifest.json renameFiles
+ *  - planHostFiles() (render/hostfs-plan.ts) is pure: destinations after manifest.json renameFiles
  *    (values substituted; a rename applies to a path prefix, so a renamed
  *    directory moves its content), content of installedFilesTemplate files
  *    substituted, every path checked, sha256 computed.
@@ -24,37 +24,13 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readlink, rmdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
 import { syncDir } from '../durable.ts';
-import { BerthError, errnoCode } from '../errors.ts';
-import type { HostfsEntry } from '../render/exports.ts';
-import { substituteLines } from '../render/template.ts';
-
-/** Host paths (and everything below) that hostfs may not write. */
-export const PROTECTED_HOST_PATHS = [
-  '/etc/systemd', '/run/systemd', '/usr/lib/systemd', '/lib/systemd', '/usr/local/lib/systemd',
-  '/etc/tmpfiles.d', '/run/tmpfiles.d', '/usr/lib/tmpfiles.d', '/lib/tmpfiles.d', '/usr/local/lib/tmpfiles.d',
-  '/proc', '/sys', '/dev',
-];
-
-export type PlannedHostFile =
-  | { type: 'dir'; path: string; source: string; mode: number }
-  | { type: 'file'; path: string; source: string; mode: number; content: Buffer; templated: boolean; sha256: string }
-  | { type: 'symlink'; path: string; source: string; target: string; sha256: string };
-
-export interface HostfsPlanInput {
-  entries: readonly HostfsEntry[];
-  renameFiles?: Readonly<Record<string, string>>;
-  installedFilesTemplate?: readonly string[];
-  values: Readonly<Record<string, string>>;
-}
-
-export interface HostfsPlan {
-  plan: PlannedHostFile[];
-  warnings: string[];
-}
+import { errnoCode } from '../errors.ts';
+import { lstatIfExists } from '../fsutil.ts';
+import { checkHostPath, sha256Hex, unsafeHostPath, type PlannedHostFile } from '../render/hostfs-plan.ts';
 
 /** What was installed, for info.json and removeHostFiles(). */
 export interface HostFileRecord {
@@ -88,114 +64,8 @@ export interface HostRootOptions {
   hostRoot?: string;
 }
 
-function unsafe(what: string, why: string): BerthError {
-  return new BerthError('UNSAFE_PATH', `${what}: ${why}`, { hint: 'the image is malformed or hostile, or a value (--set) makes a bad path' });
-}
-
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** A clean absolute host path ("/a/b"), or an error naming `what`. */
-export function checkHostPath(p: string, what: string): string {
-  if (!p.startsWith('/')) throw unsafe(what, `${JSON.stringify(p.slice(0, 200))} is not an absolute path`);
-  if (/[\x00-\x1f\x7f]/.test(p)) throw unsafe(what, `${JSON.stringify(p.slice(0, 200))} contains a control character`);
-  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
-  if (parts.includes('..')) throw unsafe(what, `${JSON.stringify(p.slice(0, 200))} contains ".."`);
-  if (parts.length === 0) throw unsafe(what, 'it names the root directory');
-  const clean = `/${parts.join('/')}`;
-  const protectedBy = PROTECTED_HOST_PATHS.find((q) => clean === q || clean.startsWith(`${q}/`));
-  if (protectedBy !== undefined) throw unsafe(what, `${clean} is below ${protectedBy}, which image files may not change`);
-  return clean;
-}
-
-/** atomic's rename: every prefix of the path is looked up in turn, so renaming a directory moves its content. */
-function renamePath(p: string, renames: ReadonlyMap<string, string>, used: Set<string>): string {
-  let out = '';
-  for (const part of p.split('/').slice(1)) {
-    out = `${out}/${part}`;
-    const renamed = renames.get(out);
-    if (renamed !== undefined) {
-      used.add(out);
-      out = renamed;
-    }
-  }
-  return out;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-export function planHostFiles(input: HostfsPlanInput): HostfsPlan {
-  const warnings: string[] = [];
-  const renames = new Map<string, string>();
-  for (const [key, value] of Object.entries(input.renameFiles ?? {})) {
-    const what = `manifest.json renameFiles[${JSON.stringify(key)}]`;
-    const from = checkHostPath(key, what);
-    renames.set(from, checkHostPath(substituteLines(value, input.values, what, 'error'), what));
-  }
-  const templates = new Set((input.installedFilesTemplate ?? []).map((p) => checkHostPath(p, 'manifest.json installedFilesTemplate')));
-  const usedRenames = new Set<string>();
-  const usedTemplates = new Set<string>();
-  const byDest = new Map<string, PlannedHostFile>();
-
-  for (const entry of input.entries) {
-    const source = checkHostPath(entry.path, `/exports/hostfs${entry.path}`);
-    const dest = checkHostPath(renamePath(source, renames, usedRenames), `/exports/hostfs${entry.path} renamed`);
-    const other = byDest.get(dest);
-    if (other !== undefined && !(other.type === 'dir' && entry.type === 'dir')) {
-      throw unsafe(`/exports/hostfs${entry.path}`, `it goes to ${dest}, like /exports/hostfs${other.source}`);
-    }
-    let planned: PlannedHostFile;
-    if (entry.type === 'dir') {
-      planned = { type: 'dir', path: dest, source, mode: entry.mode & 0o777 };
-    } else if (entry.type === 'symlink') {
-      planned = { type: 'symlink', path: dest, source, target: entry.target, sha256: sha256Hex(entry.target) };
-    } else {
-      const templated = templates.has(source) || templates.has(dest);
-      if (templated) usedTemplates.add(templates.has(source) ? source : dest);
-      let content = entry.content;
-      if (templated) {
-        const what = `/exports/hostfs${source}`;
-        let text: string;
-        try {
-          text = utf8.decode(content);
-        } catch {
-          throw new BerthError('USAGE', `${what} is listed in installedFilesTemplate but is not UTF-8 text`, { hint: 'only text files can be templates' });
-        }
-        content = Buffer.from(substituteLines(text, input.values, what, 'keep'), 'utf8');
-      }
-      if ((entry.mode & 0o7000) !== 0) warnings.push(`${dest}: setuid/setgid/sticky bits of the image's file are not installed`);
-      planned = { type: 'file', path: dest, source, mode: entry.mode & 0o777, content, templated, sha256: sha256Hex(content) };
-    }
-    byDest.set(dest, planned);
-  }
-  for (const key of renames.keys()) if (!usedRenames.has(key)) warnings.push(`manifest.json renameFiles: ${key} is not in /exports/hostfs`);
-  for (const t of templates) if (!usedTemplates.has(t)) warnings.push(`manifest.json installedFilesTemplate: ${t} is not a file in /exports/hostfs`);
-  const plan = [...byDest.values()].sort((a, b) => comparePaths(a.path, b.path));
-  return { plan, warnings };
-}
-
-/** Component-wise order: parents before children. */
-function comparePaths(a: string, b: string): number {
-  const as = a.split('/');
-  const bs = b.split('/');
-  for (let i = 0; i < Math.min(as.length, bs.length); i++) {
-    if (as[i] !== bs[i]) return as[i]! < bs[i]! ? -1 : 1;
-  }
-  return as.length - bs.length;
-}
-
 function hostJoin(root: string, p: string): string {
   return path.join(root, ...p.split('/').filter((c) => c !== ''));
-}
-
-async function lstatOrUndefined(p: string) {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    throw e;
-  }
 }
 
 /**
@@ -213,15 +83,15 @@ async function ensureParents(root: string, p: string, created: string[]): Promis
 
 async function ensureDir(root: string, p: string, mode: number, created: string[]): Promise<void> {
   const full = hostJoin(root, p);
-  const st = await lstatOrUndefined(full);
+  const st = await lstatIfExists(full);
   if (st === undefined) {
     await mkdir(full, { mode });
     await chmod(full, mode); // not subject to the umask
     created.push(p);
     return;
   }
-  if (st.isSymbolicLink()) throw unsafe(p, 'it is a symbolic link on the host; berth does not write through symlinks (use the real path in the image)');
-  if (!st.isDirectory()) throw unsafe(p, 'it exists on the host and is not a directory');
+  if (st.isSymbolicLink()) throw unsafeHostPath(p, 'it is a symbolic link on the host; berth does not write through symlinks (use the real path in the image)');
+  if (!st.isDirectory()) throw unsafeHostPath(p, 'it exists on the host and is not a directory');
 }
 
 /** Install the plan below `hostRoot`; on failure nothing of it is left. */
@@ -294,9 +164,9 @@ export async function absentHostFiles(plan: readonly PlannedHostFile[], options:
       const last = i === parts.length - 1;
       if (seen.has(current) || (last && item.type !== 'dir')) continue;
       seen.add(current);
-      if ((await lstatOrUndefined(hostJoin(root, current))) === undefined) out.dirs.push(current);
+      if ((await lstatIfExists(hostJoin(root, current))) === undefined) out.dirs.push(current);
     }
-    if (item.type !== 'dir' && (await lstatOrUndefined(hostJoin(root, item.path))) === undefined) {
+    if (item.type !== 'dir' && (await lstatIfExists(hostJoin(root, item.path))) === undefined) {
       out.files.push({ path: item.path, type: item.type, sha256: item.sha256 });
     }
   }
@@ -304,6 +174,7 @@ export async function absentHostFiles(plan: readonly PlannedHostFile[], options:
 }
 
 async function undo(root: string, installed: InstalledHostFiles): Promise<void> {
+  // Deliberate: undo after a failure is best effort; the first error is the one reported.
   for (const f of [...installed.files].reverse()) await unlink(hostJoin(root, f.path)).catch(() => undefined);
   for (const d of [...installed.dirs].reverse()) await rmdir(hostJoin(root, d)).catch(() => undefined);
 }
@@ -314,7 +185,7 @@ async function parentsAreDirs(root: string, p: string): Promise<boolean> {
   let current = root;
   for (const part of parts.slice(0, -1)) {
     current = path.join(current, part);
-    const st = await lstatOrUndefined(current);
+    const st = await lstatIfExists(current);
     if (st === undefined || !st.isDirectory()) return false;
   }
   return true;
@@ -347,11 +218,11 @@ export async function removeHostFiles(installed: InstalledHostFiles, options: Ho
     const full = hostJoin(root, p);
     if (!(await parentsAreDirs(root, p))) {
       // A parent replaced by a symlink (or removed): never follow it to delete something else.
-      if ((await lstatOrUndefined(full)) === undefined) result.missing.push(p);
+      if ((await lstatIfExists(full)) === undefined) result.missing.push(p);
       else result.kept.push(p);
       continue;
     }
-    const st = await lstatOrUndefined(full);
+    const st = await lstatIfExists(full);
     if (st === undefined) {
       result.missing.push(p);
       continue;

@@ -6,10 +6,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { writeFileAtomic } from '../fsutil.ts';
 import type { InstalledHostFiles } from './hostfs.ts';
 import type { Ordering } from '../render/ordering.ts';
-import type { Readiness } from '../render/readiness.ts';
+import type { Readiness } from '../runtime/readiness.ts';
 
 export interface DeploymentInfo {
   version: 2;

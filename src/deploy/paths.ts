@@ -4,9 +4,9 @@
  *   ROOT/containers/NAME.0/            rootfs/, config.json, info.json, copies of the unit
  *   /etc/systemd/system/NAME.service   the unit (in /etc, so it loads before /var is mounted)
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
+import { readlinkIfLink } from '../fsutil.ts';
 
 export const DEFAULT_ROOT = '/var/lib/berth';
 export const UNIT_DIR = '/etc/systemd/system';
@@ -65,7 +65,7 @@ export class Paths {
 
   /** The slot NAME points at, or undefined when it is not installed. */
   async activeSlot(name: string): Promise<0 | 1 | undefined> {
-    const target = await fs.readlink(this.current(name)).catch(() => undefined);
+    const target = await readlinkIfLink(this.current(name));
     if (target === `${name}.0`) return 0;
     if (target === `${name}.1`) return 1;
     return undefined;

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { exists, writeFileAtomic } from '../fsutil.ts';
 
 const run = promisify(execFile);
 
@@ -29,11 +29,7 @@ export async function installTmpfiles(file: string, text: string): Promise<void>
 }
 
 export async function removeTmpfiles(file: string): Promise<void> {
-  try {
-    await fs.access(file);
-  } catch {
-    return;
-  }
+  if (!(await exists(file))) return;
   await run('systemd-tmpfiles', ['--remove', file], { timeout: 30_000 }).catch(() => {
     // Best effort: the file itself must go regardless.
   });

@@ -263,3 +263,11 @@ export function parsePlatform(value: string): Platform {
   if (!m) throw new BerthError('USAGE', `invalid platform ${JSON.stringify(value)}`, { hint: 'use OS/ARCH[/VARIANT], e.g. linux/arm64/v8' });
   return { os: m[1]!, architecture: m[2]!, ...(m[3] ? { variant: m[3] } : {}) };
 }
+
+/** "os/arch[/variant]" (or a Platform already) as a Platform. */
+export function parsePlatformOption(value: string | Platform): Platform {
+  if (typeof value !== 'string') return value;
+  const m = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(value);
+  if (!m) throw new BerthError('USAGE', `invalid platform ${JSON.stringify(value)}`, { hint: 'use OS/ARCH[/VARIANT], e.g. linux/arm64/v8' });
+  return { os: m[1]!, architecture: m[2]!, ...(m[3] ? { variant: m[3] } : {}) };
+}

@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { BerthError, errnoCode } from '../errors.ts';
+import { readdirIfExists } from '../fsutil.ts';
 import {
   dockerName, parseDockerReference, qualifyShortName,
   type DockerReference, type ShortNameReference,
@@ -232,7 +233,7 @@ export async function loadRegistriesConf(file?: string, env: NodeJS.ProcessEnv =
   let conf: PartialConf = main === undefined ? { search: undefined, registries: [], aliases: new Map() } : parseRegistriesConfText(main, DEFAULT_REGISTRIES_CONF);
   const sources = main === undefined ? [] : [DEFAULT_REGISTRIES_CONF];
   const dropDir = `${DEFAULT_REGISTRIES_CONF}.d`;
-  const names = await fs.readdir(dropDir).catch(() => [] as string[]);
+  const names = await readdirIfExists(dropDir);
   for (const name of names.filter((n) => n.endsWith('.conf')).sort()) {
     const f = path.join(dropDir, name);
     const text = await readConf(f);

@@ -14,25 +14,30 @@
  * from the store.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
-import { BerthError } from '../errors.ts';
+import { crashPoint } from '../crashpoint.ts';
+import { syncDir, syncFile } from '../durable.ts';
+import { BerthError, errnoCode } from '../errors.ts';
 import { removeOnInterrupt } from '../interrupt.ts';
-import { decompressor } from '../image/compression.ts';
-import { digestOf, encodedOf, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
-import { layerCompression, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
-import { dockerName, formatReference, parseImageReference, type DockerReference, type OciArchiveReference } from '../image/reference.ts';
-import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
+import { digestOf, encodedOf, verifiedStream, type Digest } from '../image/digest.ts';
+import { MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
+import { dockerName, type DockerReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
+import type { OciArchiveReference } from '../transport/oci-archive/reference.ts';
+import { resolveImage } from '../transport/resolve.ts';
 import { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
 import { OciArchiveImageSource } from '../transport/oci-archive/oci_archive_src.ts';
 import { TarIndex } from '../transport/tarfile/tar_index.ts';
 import { openImageSource } from '../transport/index.ts';
 import { checkTrust } from '../trust/index.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { storeImages, type TrustedImage } from './layer-pipeline.ts';
+import { locked } from './locked.ts';
 import { obtainImage } from './obtain.ts';
 import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';
@@ -83,8 +88,9 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
     return out;
   });
 
+  await removeStaleTemps(file);
   const pack = tarStream.pack();
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}${TMP_INFIX}${process.pid}`;
   const forget = removeOnInterrupt(tmp);
   let writeError: unknown;
   const written = pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
@@ -99,6 +105,7 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
     if (seen.has(digest)) return;
     seen.add(digest);
     await put(`blobs/sha256/${encodedOf(digest)}`, data);
+    crashPoint('save.blob-written');
   };
   try {
     for (const dir of ['blobs/', 'blobs/sha256/', 'berth/', `${SIGNATURES_DIR}/`]) pack.entry({ name: dir, type: 'directory', mode: 0o755, mtime: EPOCH });
@@ -130,6 +137,7 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
             const blob = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
             await addEntry(pack, `blobs/sha256/${encodedOf(layer.digest)}`, layer.size, blob);
             bytes += layer.size;
+            crashPoint('save.blob-written');
           }
         } finally {
           await source.close();
@@ -144,7 +152,11 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
     }
     pack.finalize();
     await written;
+    // Durable before it gets the final name: a power cut must not leave FILE empty or short.
+    await syncFile(tmp);
+    crashPoint('save.written');
     await rename(tmp, file);
+    await syncDir(path.dirname(file));
   } catch (e) {
     // The writer's own failure (disk full, directory gone) is the cause; the pack only reports it was destroyed.
     const cause = writeError ?? e;
@@ -167,6 +179,34 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
 }
 
 const EPOCH = new Date(0);
+/** FILE.tmp-PID: the bundle being written; renamed to FILE only when complete. */
+const TMP_INFIX = '.tmp-';
+
+/**
+ * Temp files of earlier saves to `file` whose process is gone (killed mid-way:
+ * save holds no lock while it writes, so recovery cannot know of them). A
+ * live writer's (another berth saving to the same name) is left alone.
+ */
+async function removeStaleTemps(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}${TMP_INFIX}`;
+  const dir = path.dirname(file);
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length));
+    // Our own pid in the name: a process long gone had it before us.
+    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || !alive(pid))) await unlink(path.join(dir, entry)).catch(() => undefined);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, as another user's.
+    return errnoCode(e) !== 'ESRCH';
+  }
+}
 
 /** `-o FILE`: its directory must exist and FILE must not be a directory; checked before anything is pulled. */
 async function checkOutput(file: string): Promise<void> {
@@ -223,23 +263,20 @@ export interface LoadedImage {
   requirement: string;
 }
 
-interface Checked {
-  ref: DockerReference;
+interface Checked extends TrustedImage {
   source: OciArchiveImageSource;
-  resolved: ResolvedImage;
-  signatures: Buffer[];
-  signedManifestBytes?: Buffer;
   requirement: string;
 }
 
 /**
  * `berth load FILE`: every image of the bundle, checked against the trust
  * policy under its registry name with the bundle's signatures, then its
- * config and layers verified (digest, then diff_id) into the store. All
- * images pass the policy before any layer is imported, and images and
- * references are committed only after every layer is in: a refused or
- * corrupt bundle leaves no image or reference (at most unreferenced layers,
- * which prune removes).
+ * config and layers verified (digest, then diff_id) into the store by the
+ * layer pipeline, as pull does. All images pass the policy before any layer
+ * is imported, and images and references are committed only after every
+ * layer is in, under an intent: a refused or corrupt bundle, or a killed
+ * load, leaves no image or reference (at most unreferenced layers, which
+ * prune removes).
  */
 export async function load(ctx: OpContext, input: string, options: PullOptions): Promise<LoadedImage[]> {
   requireRoot('load');
@@ -258,37 +295,15 @@ export async function load(ctx: OpContext, input: string, options: PullOptions):
     const checked: Checked[] = [];
     try {
       for (const d of index.manifests) checked.push(await checkEntry(ctx, file, tar, d, options));
-      const results: LoadedImage[] = [];
-      for (const c of checked) {
-        const { layers } = c.resolved.manifest;
-        let fetched = 0;
-        for (const [i, layer] of layers.entries()) {
-          const diffId = c.resolved.config.rootfs.diff_ids[i]!;
-          if (await store.hasLayer(diffId)) continue;
-          ctx.report.step(`  layer ${i + 1}/${layers.length} ${layer.digest}`);
-          await importLayer(c.source, store, layer, diffId);
-          fetched++;
-        }
-        results.push({
-          reference: formatReference(c.ref),
-          digest: c.resolved.manifestDigest,
-          layers: layers.length,
-          fetchedLayers: fetched,
-          signatures: c.signatures.length,
-          requirement: c.requirement,
-        });
-      }
-      for (const c of checked) {
-        await store.putImage({
-          manifestDigest: c.resolved.manifestDigest,
-          manifestBytes: c.resolved.manifestBytes,
-          configBytes: c.resolved.configBytes,
-          signatures: c.signatures,
-          ...(c.signedManifestBytes ? { signedManifestBytes: c.signedManifestBytes } : {}),
-        });
-      }
-      for (const c of checked) await store.setReference(formatReference(c.ref), c.resolved.manifestDigest);
-      return results;
+      const counts = await storeImages(ctx, store, 'load', checked, options.concurrency);
+      return checked.map((c, i) => ({
+        reference: c.reference,
+        digest: c.resolved.manifestDigest,
+        layers: c.resolved.manifest.layers.length,
+        fetchedLayers: counts[i]!.fetchedLayers,
+        signatures: c.signatures.length,
+        requirement: c.requirement,
+      }));
     } finally {
       for (const c of checked) await c.source.close();
     }
@@ -318,7 +333,14 @@ async function checkEntry(ctx: OpContext, file: string, tar: TarIndex, d: Descri
     if (signedManifestBytes !== undefined) checkSignedIndex(signedManifestBytes, d.digest, file, name);
     const verdict = await checkTrust(parsed, signedManifestBytes ?? top.untrustedBytes, options.trust, signatures);
     const resolved = await resolveImage(source, { top, ...(options.platform ? { platform: options.platform } : {}) });
-    return { ref: parsed, source, resolved, signatures: verdict.signatures, ...(signedManifestBytes ? { signedManifestBytes } : {}), requirement: verdict.requirement };
+    return {
+      reference: formatReference(parsed),
+      source,
+      resolved,
+      signatures: verdict.signatures,
+      ...(signedManifestBytes ? { signedManifestBytes } : {}),
+      requirement: verdict.requirement,
+    };
   } catch (e) {
     await source.close();
     throw e;
@@ -331,19 +353,4 @@ function checkSignedIndex(bytes: Buffer, manifestDigest: Digest, file: string, n
   if (signed.kind !== 'index' || !signed.manifests.some((m) => m.digest === manifestDigest)) {
     throw new BerthError('DIGEST_MISMATCH', `${file}: the signed manifest of ${name} does not list ${manifestDigest}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
   }
-}
-
-/** As pull does it: compressed digest, then diff_id, on one stream into the store. */
-async function importLayer(source: OciArchiveImageSource, store: Store, layer: Descriptor, diffId: Digest) {
-  const what = `layer ${layer.digest} of ${source.description}`;
-  const compressed = verifiedStream(await source.getBlob(layer), layer.digest, layer.size, what);
-  const decompress = decompressor(layerCompression(layer.mediaType));
-  const uncompressed = new VerifyingStream(diffId, undefined, `uncompressed ${what} (diff_id)`);
-  // on(), not once(): pipe()'s own error handler re-emits (unhandled) when it finds no other listener left.
-  compressed.on('error', (e) => decompress.destroy(e));
-  decompress.on('error', (e) => uncompressed.destroy(e instanceof BerthError ? e : new BerthError('LAYER_INVALID', `${what} does not decompress: ${e.message}`, { hint: 'the bundle is corrupt' })));
-  // The store may not read yet (it waits for its lock): an error before then must not be unhandled;
-  // the reader still gets it from the errored stream.
-  uncompressed.on('error', () => undefined);
-  return store.importLayer(diffId, compressed.pipe(decompress).pipe(uncompressed));
 }

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { exists, readdirIfExists } from '../deploy/fsutil.ts';
+import { exists, ifExists, lstatIfExists, readdirIfExists } from '../fsutil.ts';
 import { readInfo } from '../deploy/info.ts';
 import { readIntents } from '../deploy/intent.ts';
 import type { OpContext } from './context.ts';
@@ -32,7 +32,8 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
     problems.push((e as Error).message);
     return [];
   })) {
-    problems.push(`an interrupted ${intent.kind === 'pull' ? `pull of ${intent.reference}` : `${intent.op} of ${intent.name}`} (pid ${intent.pid}) is not recovered yet`);
+    const what = intent.kind === 'images' ? `${intent.op} of ${intent.images.map((i) => i.reference).join(', ')}` : intent.kind === 'stack' ? `${intent.op} of ${intent.members.map((m) => m.name).join(', ')}` : `${intent.op} of ${intent.name}`;
+    problems.push(`an interrupted ${what} (pid ${intent.pid}) is not recovered yet`);
   }
 
   const entries = (await readdirIfExists(paths.containers)).sort();
@@ -44,7 +45,7 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
       problems.push(`staging directory ${full} is left over`);
       continue;
     }
-    const st = await fs.lstat(full).catch(() => undefined);
+    const st = await lstatIfExists(full);
     if (st === undefined) continue;
     if (st.isSymbolicLink()) {
       const target = await fs.readlink(full);
@@ -78,7 +79,7 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
     if (!file.endsWith('.service')) continue;
     const name = file.slice(0, -'.service'.length);
     if (installed.has(name)) continue;
-    const text = await fs.readFile(path.join(paths.unitDir, file), 'utf8').catch(() => '');
+    const text = (await ifExists(fs.readFile(path.join(paths.unitDir, file), 'utf8'))) ?? '';
     if (new RegExp(`${escape(path.join(paths.containers, name))}(?![\\w.-])`).test(text)) {
       problems.push(`unit ${path.join(paths.unitDir, file)} runs ${name} from ${paths.containers}, which is not installed (orphan unit)`);
     }
@@ -101,8 +102,8 @@ async function checkInstalled(ctx: OpContext, name: string, slotDir: string, pro
   }
   if (info.name !== name) problems.push(`${slotDir}/info.json is for ${info.name}, not ${name}`);
   if (info.hasUnit) {
-    const live = await fs.readFile(paths.unitFile(name), 'utf8').catch(() => undefined);
-    const copy = await fs.readFile(path.join(slotDir, paths.unitName(name)), 'utf8').catch(() => undefined);
+    const live = await ifExists(fs.readFile(paths.unitFile(name), 'utf8'));
+    const copy = await ifExists(fs.readFile(path.join(slotDir, paths.unitName(name)), 'utf8'));
     if (live === undefined) problems.push(`unit ${paths.unitFile(name)} of installed container ${name} is missing`);
     else if (copy !== undefined && live !== copy) problems.push(`unit ${paths.unitFile(name)} is not the one of ${name}'s live slot ${slotDir} (a half-switched slot)`);
   }

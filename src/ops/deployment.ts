@@ -15,17 +15,18 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint } from '../crashpoint.ts';
-import { formatReference, type ImageReference } from '../image/reference.ts';
+import { formatReference } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { absentHostFiles, applyHostFiles, removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
-import type { Journal } from '../deploy/intent.ts';
-import { replaceSymlink, syncFilesystem, writeFileAtomic } from '../deploy/fsutil.ts';
-import { syncDir } from '../durable.ts';
+import type { IntentLog } from '../deploy/intent.ts';
+import { readlinkIfLink, replaceSymlink, writeFileAtomic } from '../fsutil.ts';
+import { syncDir, syncFilesystem } from '../durable.ts';
 import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { renderContainer, type Rendered } from '../render/container.ts';
 import { readExports } from '../render/exports.ts';
-import type { Readiness } from '../render/readiness.ts';
+import type { Readiness } from '../runtime/readiness.ts';
 import type { Ordering } from '../render/ordering.ts';
 import { UnitFile } from '../render/unit-file.ts';
 import type { Store } from '../store/store.ts';
@@ -135,7 +136,7 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
 }
 
 /** Move a staged deployment into `slot` (replacing whatever an older deployment left there). */
-export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo, journal: Journal): Promise<string> {
+export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Undo, journal: IntentLog): Promise<string> {
   const target = paths.slot(staged.info.name, slot);
   await journal.write({ phase: 'commit' });
   await fs.rm(target, { recursive: true, force: true });
@@ -155,7 +156,7 @@ export async function commit(paths: Paths, staged: Staged, slot: 0 | 1, undo: Un
  * info.json), tmpfiles (applied), the unit, and the NAME symlink. The caller
  * reloads systemd.
  */
-export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo, journal?: Journal): Promise<void> {
+export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo: Undo, journal?: IntentLog): Promise<void> {
   const { paths } = ctx;
   const { name } = staged.info;
   if (staged.rendered.hostfs.length > 0) {
@@ -174,7 +175,7 @@ export async function activate(ctx: OpContext, staged: Staged, slot: 0 | 1, undo
     undo.push('tmpfiles', () => removeTmpfiles(paths.tmpfilesFile(name)));
     crashPoint('deploy.tmpfiles-applied');
   }
-  const previous = await fs.readlink(paths.current(name)).catch(() => undefined);
+  const previous = await readlinkIfLink(paths.current(name));
   await replaceSymlink(path.basename(paths.slot(name, slot)), paths.current(name));
   undo.push(`${paths.current(name)} symlink`, () =>
     previous === undefined ? fs.rm(paths.current(name), { force: true }) : replaceSymlink(previous, paths.current(name)),
@@ -196,6 +197,7 @@ export async function deactivateFiles(ctx: OpContext, info: DeploymentInfo): Pro
 }
 
 export async function readSlotInfo(paths: Paths, name: string, slot: 0 | 1): Promise<DeploymentInfo | undefined> {
+  // Deliberate: a slot without a readable info.json counts as empty, so uninstall and recovery get past a broken slot.
   return readInfo(paths.slot(name, slot)).catch(() => undefined);
 }
 

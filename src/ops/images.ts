@@ -3,13 +3,14 @@ import fs from 'node:fs/promises';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import { formatPlatform } from '../image/manifest.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import { readInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { Store } from '../store/store.ts';
 import type { StoredImage, VerifyResult } from '../store/types.ts';
 import type { DeploymentCheck } from './check-deployments.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { pullImage, type PullOptions, type PullResult } from './pull.ts';
 import { requireRoot } from './require-root.ts';
 
@@ -144,6 +145,7 @@ export async function imagesInUse(paths: Paths): Promise<Map<string, string[]>> 
   }
   for (const entry of entries) {
     if (entry.startsWith('.') || !/\.[01]$/.test(entry)) continue;
+    // Deliberate: a slot without a readable info.json holds no image (berth verify reports it).
     const info = await readInfo(`${paths.containers}/${entry}`).catch(() => undefined);
     if (!info) continue;
     used.set(info.manifestDigest, [...(used.get(info.manifestDigest) ?? []), info.name]);

@@ -7,23 +7,24 @@
  */
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { formatReference, parseImageReference, repositoryBaseName, type ImageReference } from '../image/reference.ts';
-import { exists } from '../deploy/fsutil.ts';
+import { formatReference, parseImageReference, repositoryBaseName } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
+import { exists } from '../fsutil.ts';
 import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import type { Ordering } from '../render/ordering.ts';
-import type { Readiness } from '../render/readiness.ts';
+import type { Readiness } from '../runtime/readiness.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
-import { journalTail } from '../systemd/journal.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { activate, commit, stage, Undo, type Staged } from './deployment.ts';
 import { obtainImage, type PullPolicy } from './obtain.ts';
 import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';
-import { removeUnit } from './unit-steps.ts';
+import { removeUnit, startAndCheck } from './unit-steps.ts';
 
 export interface InstallOptions {
   image: string;
@@ -88,7 +89,7 @@ async function checkFree(ctx: OpContext, name: string): Promise<void> {
   }
 }
 
-async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
+export async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
   const { paths, report } = ctx;
   await checkFree(ctx, name);
   const runtimeName = options.runtime ?? 'runc';
@@ -155,34 +156,9 @@ async function activateAndStart(ctx: OpContext, systemd: SystemdManager, staged:
   if (!options.noStart) {
     report.step(`Starting ${unit}`);
     activeState = await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'the install was undone');
-    report.step(`${unit} is active`);
+    report.step(activeState === 'active' ? `${unit} is active` : `${unit} is enabled, not started: a Condition*= of the unit is not met on this host`);
   }
   crashPoint('install.started');
   undo.clear();
   return { name, image, manifestDigest, unit, activeState };
-}
-
-/** How long a freshly started unit must stay up before it counts as started. */
-const SETTLE_MS = 300;
-
-/**
- * Start (or restart) `unit` and wait until its job is done and it is still
- * active a moment later: a container that dies at once (or a Restart= loop)
- * fails here rather than looking installed.
- */
-export async function startAndCheck(systemd: SystemdManager, unit: string, timeoutMs: number, undone: string, restart = false): Promise<string> {
-  const result = restart ? await systemd.restartUnit(unit, timeoutMs) : await systemd.startUnit(unit, timeoutMs);
-  let state = await systemd.unitState(unit);
-  if (result === 'done' && state.activeState === 'active') {
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    state = await systemd.unitState(unit);
-  }
-  if (result !== 'done' || state.activeState !== 'active' || state.subState === 'auto-restart') {
-    const journal = await journalTail(unit);
-    throw new BerthError('START_FAILED', `${unit} failed to start (job ${result}, state ${state.activeState}/${state.subState}); ${undone}`, {
-      hint: 'the journal lines below say why; fix the image or its command and try again',
-      details: journal,
-    });
-  }
-  return state.activeState;
 }

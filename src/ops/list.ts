@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.ts';
 import { readInfo } from '../deploy/info.ts';
+import { readlinkIfLink } from '../fsutil.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
 import type { OpContext } from './context.ts';
@@ -32,7 +33,7 @@ export async function list(ctx: OpContext): Promise<ContainerSummary[]> {
   const names: { name: string; slot: number }[] = [];
   for (const entry of entries.sort()) {
     if (entry.startsWith('.')) continue;
-    const target = await fs.readlink(path.join(paths.containers, entry)).catch(() => undefined);
+    const target = await readlinkIfLink(path.join(paths.containers, entry));
     const m = target === undefined ? null : /^(.*)\.([01])$/.exec(target);
     if (m && m[1] === entry) names.push({ name: entry, slot: Number(m[2]) });
   }

@@ -9,8 +9,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BerthError } from '../errors.ts';
+import { readdirIfExists, statIfExists } from '../fsutil.ts';
 import { Store } from '../store/store.ts';
-import { locked, type OpContext } from './context.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
 import { find } from './images.ts';
 import { requireRoot } from './require-root.ts';
 
@@ -26,7 +28,7 @@ interface MountRecord {
 export async function mountImage(ctx: OpContext, image: string, dir: string): Promise<MountRecord> {
   requireRoot('mount');
   const target = path.resolve(dir);
-  const stat = await fs.stat(target).catch(() => undefined);
+  const stat = await statIfExists(target);
   if (!stat?.isDirectory()) throw new BerthError('USAGE', `mount point ${target} is not a directory`, { hint: 'create it first' });
   // Linux stacks a bind mount on an existing one without complaint; the lower one (and its checkout) would be hidden and leak.
   if (await isMountPoint(await fs.realpath(target))) throw new BerthError('USAGE', `${target} is already a mount point`, { hint: 'berth umount it first, or choose another directory' });
@@ -59,7 +61,7 @@ export async function umountImage(ctx: OpContext, dir: string): Promise<MountRec
   const target = path.resolve(dir);
   return locked(ctx, `umount ${target}`, async () => {
     const mounts = path.join(ctx.paths.root, 'mounts');
-    const names = await fs.readdir(mounts).catch(() => [] as string[]);
+    const names = await readdirIfExists(mounts);
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const record = JSON.parse(await fs.readFile(path.join(mounts, name), 'utf8')) as MountRecord;
       if (record.dir !== target) continue;

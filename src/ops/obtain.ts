@@ -6,7 +6,8 @@
  */
 import { BerthError } from '../errors.ts';
 import { algorithmOf, digestOf } from '../image/digest.ts';
-import { formatReference, type ImageReference } from '../image/reference.ts';
+import { formatReference, pinnedDigest } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import type { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
 import { checkTrust } from '../trust/index.ts';
@@ -57,7 +58,7 @@ export async function obtainImage(
  */
 function signedBytesFor(ref: ImageReference, stored: StoredImage): Buffer[] {
   const all = stored.signedManifestBytes === undefined ? [stored.manifestBytes] : [stored.signedManifestBytes, stored.manifestBytes];
-  const pinned = ref.transport === 'docker' ? ref.digest : undefined;
+  const pinned = pinnedDigest(ref);
   return pinned === undefined ? all : all.filter((b) => digestOf(b, algorithmOf(pinned)) === pinned);
 }
 

@@ -6,10 +6,10 @@
 import { LineCounter, parseDocument } from 'yaml';
 import { didYouMean } from '../did-you-mean.ts';
 import { BerthError } from '../errors.ts';
-import { parseImageReference } from '../image/reference.ts';
+import { parseImageReference } from '../transport/index.ts';
 import { checkName } from '../deploy/paths.ts';
 import { ORDERING_FLAGS, unitNameFor, type Ordering } from '../render/ordering.ts';
-import { checkReadiness, READY_KINDS, type Readiness } from '../render/readiness.ts';
+import { checkReadiness, READY_KINDS, type Readiness } from '../runtime/readiness.ts';
 import { checkSetValues } from '../render/values.ts';
 
 export type OrderingField = (typeof ORDERING_FLAGS)[number]['field'];

@@ -4,14 +4,17 @@
  * it finds the write-ahead intents (deploy/intent.ts) a dead process left and
  * puts each thing back to where it was before, or forward to done:
  *
- *   pull       forward: the image record is complete, so its reference is added
- *              (no record yet: nothing visible happened; orphan objects are gc's);
+ *   pull, load forward when every image record is in (the references are set),
+ *              else back (the records it created removed); layer-pipeline.ts;
  *   install    back: unit stopped, disabled and deleted, tmpfiles, host files
  *              (those the intent says were absent), NAME and the slot removed;
  *   update     back: the old slot's files, NAME and unit put back, the unit
  *              re-enabled and restarted as it was, the new slot removed;
  *   rollback   back, the same way, keeping both slots;
- *   uninstall  forward: the uninstall runs again (every step is idempotent).
+ *   uninstall  forward: the uninstall runs again (every step is idempotent);
+ *   stack      back: every member of an ordered update of several containers
+ *              (apply, update --all) put back as an update is, last first,
+ *              then what ran restarted or started once, in dependency order.
  *
  * Staging directories are always garbage when the lock is free: they only
  * live inside a locked operation.
@@ -19,20 +22,19 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { parseDigest } from '../image/digest.ts';
-import { readdirIfExists } from '../deploy/fsutil.ts';
+import { ifExists, readdirIfExists } from '../fsutil.ts';
 import { syncDir } from '../durable.ts';
-import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
-import { readIntents, removeIntent, type ContainerIntent, type Intent, type PullIntent } from '../deploy/intent.ts';
+import { readIntents, removeIntent, type ContainerIntent, type Intent, type StackIntent } from '../deploy/intent.ts';
 import { removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { Store } from '../store/store.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
 import type { OpContext } from './context.ts';
-import { activate, deactivateFiles, readSlotInfo, Undo } from './deployment.ts';
-import { loadSlot } from './switch.ts';
+import { deactivateFiles, readSlotInfo } from './deployment.ts';
+import { recoverImages } from './layer-pipeline.ts';
+import { removePlannedHostFiles, rollBackStack, switchBack } from './switch-back.ts';
 import { removeUnit } from './unit-steps.ts';
-import { uninstallLocked } from './uninstall.ts';
+import { uninstallLocked } from './teardown.ts';
 
 export interface RecoveryReport {
   /** One line per thing put right, for the user. */
@@ -44,16 +46,28 @@ export async function recover(ctx: OpContext): Promise<RecoveryReport> {
   const actions: string[] = [];
   const intents = await readIntents(ctx.paths.root);
   const containers = intents.filter((i): i is ContainerIntent => i.kind === 'container');
+  const stacks = intents.filter((i): i is StackIntent => i.kind === 'stack');
   for (const intent of intents) {
-    if (intent.kind === 'pull') actions.push(await recoverPull(ctx, intent));
+    if (intent.kind === 'images') actions.push(await recoverImages(ctx, await Store.open(ctx.paths.root), intent));
   }
-  if (containers.length > 0) {
+  if (containers.length > 0 || stacks.length > 0) {
     await withSystemd(async (systemd) => {
+      // A container operation inside a stack (an install by apply) first: the stack's bring-up then sees the host without it.
       for (const intent of containers) {
         try {
           actions.push(await recoverContainer(ctx, systemd, intent));
         } catch (e) {
           throw new BerthError('IO_ERROR', `cannot recover the interrupted ${intent.op} of ${intent.name}: ${(e as Error).message}`, {
+            hint: `the intent is kept in ${ctx.paths.root}/intents; fix the cause and run berth verify to retry`,
+            cause: e,
+          });
+        }
+      }
+      for (const intent of stacks) {
+        try {
+          actions.push(await recoverStack(ctx, systemd, intent));
+        } catch (e) {
+          throw new BerthError('IO_ERROR', `cannot recover the interrupted ${intent.op} of ${intent.members.map((m) => m.name).join(', ')}: ${(e as Error).message}`, {
             hint: `the intent is kept in ${ctx.paths.root}/intents; fix the cause and run berth verify to retry`,
             cause: e,
           });
@@ -66,21 +80,6 @@ export async function recover(ctx: OpContext): Promise<RecoveryReport> {
   return { actions };
 }
 
-async function recoverPull(ctx: OpContext, intent: PullIntent): Promise<string> {
-  const store = await Store.open(ctx.paths.root);
-  const digest = parseDigest(intent.manifestDigest, 'intent manifest digest');
-  const stored = await store.getImage(digest).catch(() => undefined);
-  let what: string;
-  if (stored === undefined) {
-    what = `pull of ${intent.reference} (pid ${intent.pid}) stopped before its image record; nothing to undo`;
-  } else {
-    await store.setReference(intent.reference, digest);
-    what = `pull of ${intent.reference} (pid ${intent.pid}) completed: reference set to ${intent.manifestDigest}`;
-  }
-  await removeIntent(ctx.paths.root, intent);
-  return what;
-}
-
 async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent: ContainerIntent): Promise<string> {
   const what = `${intent.op} of ${intent.name} (pid ${intent.pid})`;
   let done: string;
@@ -91,7 +90,7 @@ async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent:
       break;
     case 'update':
     case 'rollback':
-      done = `${what} undone: ${await switchBack(ctx, systemd, intent)}`;
+      done = `${what} undone: ${await switchBack(ctx, systemd, intent, { restart: true })}`;
       break;
     case 'uninstall':
       await uninstallLocked(ctx, intent.name, intent.purgeData ? { purgeData: true } : {});
@@ -101,6 +100,14 @@ async function recoverContainer(ctx: OpContext, systemd: SystemdManager, intent:
   await removeTempFiles(ctx, intent.name);
   await removeIntent(ctx.paths.root, intent);
   return done;
+}
+
+async function recoverStack(ctx: OpContext, systemd: SystemdManager, intent: StackIntent): Promise<string> {
+  const { lines, failures } = await rollBackStack(ctx, systemd, intent);
+  for (const m of intent.members) await removeTempFiles(ctx, m.name);
+  await removeIntent(ctx.paths.root, intent);
+  const names = intent.members.map((m) => m.name).join(', ');
+  return `${intent.op} of ${names} (pid ${intent.pid}) undone: ${lines.join('; ')}${failures.length > 0 ? `; did not start again: ${failures.map((f) => f.message).join('; ')}` : ''}`;
 }
 
 async function undoInstall(ctx: OpContext, systemd: SystemdManager, intent: ContainerIntent): Promise<void> {
@@ -114,60 +121,7 @@ async function undoInstall(ctx: OpContext, systemd: SystemdManager, intent: Cont
   if (intent.hostFiles) await removePlannedHostFiles(intent.hostFiles);
   await fs.rm(paths.current(name), { force: true });
   await fs.rm(paths.slot(name, 0), { recursive: true, force: true });
-  await syncDir(paths.containers).catch(() => undefined);
-}
-
-/** Put an interrupted update or rollback back on `fromSlot`, as the unit was. */
-async function switchBack(ctx: OpContext, systemd: SystemdManager, intent: ContainerIntent): Promise<string> {
-  const { paths } = ctx;
-  const { name } = intent;
-  const fromSlot = intent.fromSlot;
-  const toSlot = intent.toSlot;
-  if (fromSlot === undefined || toSlot === undefined) throw new Error('the intent names no slots');
-  const dropNew = async () => {
-    if (intent.newSlot && intent.phase !== 'stage') await fs.rm(paths.slot(name, toSlot), { recursive: true, force: true });
-  };
-  if (intent.phase !== 'switch') {
-    // Nothing live was touched: the half-made slot goes.
-    await dropNew();
-    return `slot ${fromSlot} stayed live`;
-  }
-  const from = await loadSlot(ctx, name, fromSlot);
-  const toInfo = await readSlotInfo(paths, name, toSlot);
-  // Everything of the new slot off the host, then the old slot's files fresh (so its info.json records them again).
-  if (toInfo) await deactivateFiles(ctx, toInfo);
-  if (intent.hostFiles) await removePlannedHostFiles(intent.hostFiles);
-  await deactivateFiles(ctx, from.info);
-  await removeTmpfiles(paths.tmpfilesFile(name));
-  await activate(ctx, from, fromSlot, new Undo());
-  await systemd.reload();
-  const unit = paths.unitName(name);
-  if (from.info.hasUnit) {
-    if (intent.unitEnabled) await systemd.reenableUnitFiles([unit]);
-    if (intent.unitActive) {
-      const result = await systemd.restartUnit(unit, 120_000);
-      if (result !== 'done') ctx.report.warn(`${unit}: restart from slot ${fromSlot} ended with job result ${result}`);
-    } else {
-      // It was not running before; a restart of the new version may have started it.
-      if ((await systemd.unitState(unit)).activeState !== 'inactive') await systemd.stopUnit(unit, 120_000);
-    }
-  }
-  await dropNew();
-  return `slot ${fromSlot} is live again${intent.unitActive ? ` and ${unit} restarted` : ''}`;
-}
-
-/**
- * Remove host files an operation planned to create (deploy/hostfs.ts
- * absentHostFiles). removeHostFiles keeps a file whose content differs; a
- * planned file that is empty was cut off between its creation and its write.
- */
-async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void> {
-  for (const f of planned.files) {
-    if (f.type !== 'file') continue;
-    const st = await fs.lstat(f.path).catch(() => undefined);
-    if (st?.isFile() && st.size === 0) await fs.rm(f.path, { force: true });
-  }
-  await removeHostFiles(planned);
+  await ifExists(syncDir(paths.containers));
 }
 
 /**
@@ -194,7 +148,7 @@ async function removeTempFiles(ctx: OpContext, name: string): Promise<void> {
   for (const file of [ctx.paths.unitFile(name), ctx.paths.tmpfilesFile(name)]) {
     const dir = path.dirname(file);
     const prefix = `.${path.basename(file)}.tmp-`;
-    for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
+    for (const entry of await readdirIfExists(dir)) {
       if (entry.startsWith(prefix)) await fs.rm(path.join(dir, entry), { force: true });
     }
   }

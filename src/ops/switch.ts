@@ -12,16 +12,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { planHostFiles } from '../deploy/hostfs.ts';
 import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
-import type { Journal } from '../deploy/intent.ts';
+import type { IntentLog } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
 import type { Rendered } from '../render/container.ts';
+import { planHostFiles } from '../render/hostfs-plan.ts';
 import { journalTail } from '../systemd/journal.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import type { OpContext } from './context.ts';
 import { activate, deactivateFiles, Undo, type Staged } from './deployment.ts';
-import { startAndCheck } from './install.ts';
+import { startAndCheck } from './unit-steps.ts';
 
 const run = promisify(execFile);
 
@@ -56,6 +56,8 @@ export interface SwitchOptions {
   /** How long the new version must stay active to count as good. */
   settleMs: number;
   startTimeoutMs?: number;
+  /** On failure leave `to` live and only throw: a stack update (ops/stack.ts) puts all its members back itself. */
+  noSwitchBack?: boolean;
 }
 
 /**
@@ -70,7 +72,7 @@ export async function switchSlots(
   fromSlot: 0 | 1,
   to: Staged,
   slot: 0 | 1,
-  journal: Journal,
+  journal: IntentLog,
   options: SwitchOptions,
 ): Promise<void> {
   const { paths, report } = ctx;
@@ -88,13 +90,14 @@ export async function switchSlots(
     if (enabled && to.info.hasUnit) await systemd.reenableUnitFiles([unit]);
     if (options.start && to.info.hasUnit) {
       report.step(`Restarting ${unit} from slot ${slot}`);
-      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, 'switching back', true);
+      await startAndCheck(systemd, unit, options.startTimeoutMs ?? 120_000, options.noSwitchBack ? 'its stack is put back' : 'switching back', true);
       crashPoint('switch.restarted');
       await prove(ctx, systemd, to.info, options);
     }
     crashPoint('switch.proven');
   } catch (e) {
     report.warn(`${unit}: ${(e as Error).message.split('\n')[0]}`);
+    if (options.noSwitchBack) throw e;
     report.step(`Switching ${to.info.name} back to slot ${fromSlot}`);
     await deactivateFiles(ctx, to.info).catch(() => undefined);
     undo.clear();

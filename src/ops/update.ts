@@ -8,15 +8,17 @@
 import fs from 'node:fs/promises';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
-import { formatReference, parseImageReference } from '../image/reference.ts';
+import type { DeploymentInfo } from '../deploy/info.ts';
+import { formatReference, parseImageReference } from '../transport/index.ts';
 import { Journal } from '../deploy/intent.ts';
-import type { Readiness } from '../render/readiness.ts';
+import type { Readiness } from '../runtime/readiness.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
 import { withSystemd } from '../systemd/session.ts';
-import { locked, type OpContext } from './context.ts';
-import { commit, readSlotInfo, stage, Undo } from './deployment.ts';
+import type { OpContext } from './context.ts';
+import { locked } from './locked.ts';
+import { commit, readSlotInfo, stage, Undo, type DeploySpec } from './deployment.ts';
 import { obtainImage } from './obtain.ts';
 import type { PullOptions } from './pull.ts';
 import { requireRoot } from './require-root.ts';
@@ -54,15 +56,26 @@ export async function update(ctx: OpContext, name: string, options: UpdateOption
   return locked(ctx, `update ${name}`, () => updateLocked(ctx, name, options));
 }
 
-async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions): Promise<UpdateResult> {
-  const { paths, report } = ctx;
+/** What an update of one container would deploy, and whether that differs from what runs. */
+export interface PreparedUpdate {
+  name: string;
+  slot: 0 | 1;
+  info: DeploymentInfo;
+  /** The new deployment, to stage into the other slot. */
+  spec: DeploySpec;
+  /** Nothing differs: image, reference, values and health command are those of the live slot. */
+  same: boolean;
+}
+
+/** Read NAME's live deployment, get the image (pulled unless noPull) and say what an update would deploy. */
+export async function prepareUpdate(ctx: OpContext, store: Store, name: string, options: UpdateOptions): Promise<PreparedUpdate> {
+  const { paths } = ctx;
   const slot = await paths.activeSlot(name);
   const info = slot === undefined ? undefined : await readSlotInfo(paths, name, slot);
   if (slot === undefined || info === undefined) {
     throw new BerthError('NOT_INSTALLED', `container ${name} is not installed`, { hint: 'berth list shows what is installed; berth install adds it' });
   }
   const ref = parseImageReference(options.rebase ?? info.image);
-  const store = await Store.open(paths.root);
   const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.noPull ? 'never' : 'always');
   const set = { ...info.set, ...(options.set ?? {}) };
   const healthCmd = options.healthCmd ?? info.healthCmd;
@@ -73,6 +86,27 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
     JSON.stringify(sorted(set)) === JSON.stringify(sorted(info.set)) &&
     JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null) &&
     JSON.stringify(ready ?? null) === JSON.stringify(info.ready ?? null);
+  const spec: DeploySpec = {
+    name,
+    ref: reference,
+    image,
+    set,
+    ordering: info.ordering,
+    runtimeName: info.runtimeName,
+    runtime: await findRuntime(info.runtimeName),
+    ...(healthCmd ? { healthCmd } : {}),
+    ...(ready ? { ready } : {}),
+    ...(info.autoUpdate ? { autoUpdate: true } : {}),
+    ...(info.values['UUID'] ? { uuid: info.values['UUID'] } : {}),
+  };
+  return { name, slot, info, spec, same };
+}
+
+async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions): Promise<UpdateResult> {
+  const { paths, report } = ctx;
+  const store = await Store.open(paths.root);
+  const { slot, info, spec, same } = await prepareUpdate(ctx, store, name, options);
+  const { image, healthCmd } = spec;
   if (same) {
     return { name, updated: false, message: `${name} is up to date (${info.image} ${image.manifestDigest})`, image: info.image, manifestDigest: info.manifestDigest, slot };
   }
@@ -85,24 +119,7 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
   crashPoint('deploy.intent-written');
   let staged;
   try {
-    staged = await stage(
-      ctx,
-      store,
-      {
-        name,
-        ref: reference,
-        image,
-        set,
-        ordering: info.ordering,
-        runtimeName: info.runtimeName,
-        runtime: await findRuntime(info.runtimeName),
-        ...(healthCmd ? { healthCmd } : {}),
-        ...(ready ? { ready } : {}),
-        ...(info.autoUpdate ? { autoUpdate: true } : {}),
-        ...(info.values['UUID'] ? { uuid: info.values['UUID'] } : {}),
-      },
-      undo,
-    );
+    staged = await stage(ctx, store, spec, undo);
     await commit(paths, staged, next, undo, journal);
   } catch (e) {
     await undo.run(report);

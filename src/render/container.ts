@@ -12,20 +12,20 @@
  *   r.tmpfiles to /etc/tmpfiles.d/NAME.conf (then systemd-tmpfiles --create it),
  *   applyHostFiles(r.hostfs) and keep its result in info.json with r.values.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { planHostFiles, type PlannedHostFile } from '../deploy/hostfs.ts';
 import { errnoCode } from '../errors.ts';
 import type { ImageConfig } from '../image/manifest.ts';
 import type { ImageExports } from './exports.ts';
-import { addNotifySocket, bindMountSources, renderConfig } from './oci-config.ts';
+import { planHostFiles, type PlannedHostFile } from './hostfs-plan.ts';
+import { addNotifySocket, bindMountSources, fitSpecToHost, renderConfig, type HostFacts } from './oci-config.ts';
 import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
-import { readinessFromLabels, type Readiness } from './readiness.ts';
+import { readinessFromLabels, type Readiness } from '../runtime/readiness.ts';
 import { renderUnit } from './service.ts';
 import { templateVariables } from './template.ts';
 import { pathsCreatedBy, renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
 import { runModeOf } from './unit-runtime.ts';
-import { OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
+import { ALL_CAPABILITIES, OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
 
 export interface RenderInput {
   /** Container name (checked by the caller): unit NAME.service and runtime container ID. */
@@ -47,6 +47,8 @@ export interface RenderInput {
   berth?: readonly string[];
   /** Where bind-mount sources are looked up; default "/". */
   hostRoot?: string;
+  /** What the host offers (SELinux, capabilities); default: probed (hostFacts()). */
+  hostFacts?: HostFacts;
   /** For tests: fixed UUID and HOST_UID/HOST_GID. */
   uuid?: string;
   uid?: number;
@@ -100,6 +102,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
     ...(exports.configTemplate === undefined ? {} : { configTemplate: exports.configTemplate }),
   });
   warnings.push(...config.warnings);
+  if (config.source !== 'default') warnings.push(...fitSpecToHost(config.spec, input.hostFacts ?? (await hostFacts()), `/exports/${config.source}`));
   for (const name of config.rawVariables) {
     if (Object.hasOwn(input.set, name)) warnings.push(`config.json.template inserts $${name} as JSON (outside a string): --set ${name} is used as JSON`);
   }
@@ -119,10 +122,12 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   const created = pathsCreatedBy(template ?? '');
   const missing: string[] = [];
   const volatile: string[] = [];
-  for (const source of bindMountSources(config.spec)) {
+  for (const raw of bindMountSources(config.spec)) {
+    // "/var/run/" and "/var/run" are one source.
+    const source = raw.replace(/\/+$/, '') || '/';
     // A source the image's host files or its tmpfiles.template create is not missing.
-    if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source.replace(/\/+$/, '')}/`))) continue;
-    if (created.has(source.replace(/\/+$/, ''))) continue;
+    if (host.plan.some((f) => f.path === source || f.path.startsWith(`${source}/`))) continue;
+    if (created.has(source)) continue;
     // Under /run a source that exists now (made by another container) is gone after a
     // reboot: this container must be able to recreate it itself.
     if (!(await existsOnHost(input.hostRoot ?? '/', source))) missing.push(source);
@@ -182,7 +187,19 @@ function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[])
     .map((k) => `--set ${k}: the image's templates do not use ${k}`);
 }
 
-/** Paths on tmpfs that a reboot empties. */
+/** Paths on tmpfs that a reboot empties (below /run; /run itself is always there). */
 function isVolatile(p: string): boolean {
-  return /^\/(run|var\/run)\//.test(p);
+  return /^\/(run|var\/run)\/./.test(p);
+}
+
+/** This host: SELinux enabled, and the capabilities of berth's bounding set (capability numbers in ALL_CAPABILITIES order). */
+export async function hostFacts(): Promise<HostFacts> {
+  const selinux = await stat('/sys/fs/selinux/enforce').then(() => true, () => false);
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (hex === undefined) return { selinux, capabilities: undefined };
+  const bits = BigInt(`0x${hex}`);
+  // Capabilities newer than berth's list are unknown to it: not dropped, not granted by name.
+  const capabilities = new Set(ALL_CAPABILITIES.filter((_, bit) => (bits >> BigInt(bit)) & 1n));
+  return { selinux, capabilities };
 }

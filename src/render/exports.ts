@@ -18,6 +18,7 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
+import { lstatIfExists } from '../fsutil.ts';
 import { parseExportsManifest, type ExportsManifest } from './exports-manifest.ts';
 
 /** An entry of /exports/hostfs; `path` is where it goes on the host before renameFiles ("/etc/foo.conf"). */
@@ -73,15 +74,6 @@ function tooLarge(shown: string, what: string, cap: number): BerthError {
   return new BerthError('MANIFEST_INVALID', `${shown} in image exports is too large (${what}, the limit is ${cap})`, { hint: HOSTILE_HINT });
 }
 
-async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(file);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
 function describe(st: Stats): string {
   if (st.isSymbolicLink()) return 'a symbolic link';
   if (st.isDirectory()) return 'a directory';
@@ -133,7 +125,7 @@ function decodeText(bytes: Buffer, shown: string): string {
 async function readTextFile(dir: string, name: string, cap: number): Promise<string | undefined> {
   const file = path.join(dir, name);
   const shown = `/exports/${name}`;
-  const st = await lstatOrUndefined(file);
+  const st = await lstatIfExists(file);
   if (st === undefined) return undefined;
   if (st.isSymbolicLink()) throw unsafe(shown, 'it is a symbolic link');
   return decodeText(await readRegular(file, st, shown, cap), shown);
@@ -143,7 +135,7 @@ async function readTextFile(dir: string, name: string, cap: number): Promise<str
 export async function readExports(rootfs: string, limits: ExportsLimits = DEFAULT_EXPORTS_LIMITS): Promise<ImageExports> {
   const dir = path.join(rootfs, 'exports');
   const out: ImageExports = { hostfs: [], warnings: [] };
-  const st = await lstatOrUndefined(dir);
+  const st = await lstatIfExists(dir);
   if (st === undefined) return out;
   if (!st.isDirectory()) throw unsafe('/exports', `it is ${describe(st)}`);
 
@@ -158,7 +150,7 @@ export async function readExports(rootfs: string, limits: ExportsLimits = DEFAUL
     out.warnings.push(...parsed.warnings);
   }
   const hostfs = path.join(dir, 'hostfs');
-  const hst = await lstatOrUndefined(hostfs);
+  const hst = await lstatIfExists(hostfs);
   if (hst !== undefined) {
     if (!hst.isDirectory()) throw unsafe('/exports/hostfs', `it is ${describe(hst)}`);
     await walkHostfs(hostfs, '', out.hostfs, limits, { bytes: 0 });

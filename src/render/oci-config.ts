@@ -8,6 +8,9 @@ import type { ImageConfig } from '../image/manifest.ts';
 import { NOTIFY_SOCKET_IN_CONTAINER, SYSTEMD_NOTIFY_SOCKET } from '../runtime/runtime.ts';
 import { parseStrictJson } from '../strict-json.ts';
 import { substituteJson } from './json-template.ts';
+import { ALL_CAPABILITIES } from './values.ts';
+
+const KNOWN_CAPABILITIES: ReadonlySet<string> = new Set(ALL_CAPABILITIES);
 import { readBuiltinTemplate } from './templates.ts';
 
 /** The subset of the OCI runtime spec berth reads or writes; other fields pass through. */
@@ -146,12 +149,93 @@ export async function renderConfig(input: ConfigInput): Promise<RenderedConfig> 
     });
   }
   validateConfig(spec, what);
+  warnings.push(...upgradeLegacySpec(spec, what));
   if (spec.linux === undefined || spec.linux === null) spec.linux = {};
   if (typeof spec.linux !== 'object' || Array.isArray(spec.linux)) throw new BerthError('USAGE', `${what}: "linux" must be an object`, { hint: 'see the OCI runtime spec' });
   const cgroup = serviceCgroupPath(input.name);
   if (spec.linux.cgroupsPath === undefined) spec.linux.cgroupsPath = cgroup;
   else if (spec.linux.cgroupsPath !== cgroup) warnings.push(`${what} sets linux.cgroupsPath ${JSON.stringify(spec.linux.cgroupsPath)}: the container runs outside its service's cgroup, so systemd does not track its processes`);
   return { spec, source, rawVariables, warnings };
+}
+
+const CAPABILITY_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const;
+
+/**
+ * Spellings of runtime specs before OCI 1.0 that atomic's images still use
+ * and today's runc and crun refuse or silently ignore:
+ *  - process.capabilities as a plain list (1.0.0-rc3 and before): one list for
+ *    every set, as runc applied it then; runc 1.1 fails to parse it;
+ *  - linux.capabilities and linux.rlimits (0.x): moved to process, where
+ *    today's runtimes read them (else the process runs without capabilities).
+ * Rewritten in place, each with a warning.
+ */
+export function upgradeLegacySpec(spec: RuntimeSpec, what: string): string[] {
+  const warnings: string[] = [];
+  const isCapList = (v: unknown): v is string[] => Array.isArray(v) && v.every((c) => typeof c === 'string');
+  const linux = typeof spec.linux === 'object' && spec.linux !== null && !Array.isArray(spec.linux) ? spec.linux : undefined;
+  if (linux !== undefined && isCapList(linux['capabilities']) && spec.process.capabilities === undefined) {
+    spec.process.capabilities = linux['capabilities'];
+    delete linux['capabilities'];
+    warnings.push(`${what}: linux.capabilities (OCI 0.x) moved to process.capabilities`);
+  }
+  if (linux !== undefined && Array.isArray(linux['rlimits']) && spec.process['rlimits'] === undefined) {
+    spec.process['rlimits'] = linux['rlimits'];
+    delete linux['rlimits'];
+    warnings.push(`${what}: linux.rlimits (OCI 0.x) moved to process.rlimits`);
+  }
+  const caps = spec.process.capabilities;
+  if (isCapList(caps)) {
+    spec.process.capabilities = Object.fromEntries(CAPABILITY_SETS.map((set) => [set, [...caps]]));
+    warnings.push(`${what}: process.capabilities is a list (OCI 1.0.0-rc3): used for the bounding, effective, inheritable, permitted and ambient sets`);
+  }
+  return warnings;
+}
+
+/** What the host offers that a runtime spec may ask for. */
+export interface HostFacts {
+  /** SELinux is enabled (/sys/fs/selinux/enforce exists). */
+  selinux: boolean;
+  /** The capabilities in berth's bounding set (what the runtime can grant); undefined: unknown, keep all. */
+  capabilities: ReadonlySet<string> | undefined;
+}
+
+/**
+ * Fit an image's spec to this host, as atomic's hosts (Fedora, CentOS, with
+ * SELinux and every capability) ran it:
+ *  - without SELinux, process.selinuxLabel and linux.mountLabel are dropped:
+ *    runc refuses a label it cannot apply ("selinux is disabled"), where
+ *    systemd ignores the unit's SELinuxContext= on such a host;
+ *  - a capability the host itself lacks (a bounding set without it, as in
+ *    some sandboxes) cannot be granted: runc fails "unable to apply caps:
+ *    operation not permitted"; it is removed from every set.
+ */
+export function fitSpecToHost(spec: RuntimeSpec, host: HostFacts, what: string): string[] {
+  const warnings: string[] = [];
+  if (!host.selinux) {
+    if (typeof spec.process['selinuxLabel'] === 'string' && spec.process['selinuxLabel'] !== '') {
+      warnings.push(`${what}: process.selinuxLabel ${spec.process['selinuxLabel']} not applied: SELinux is not enabled on this host`);
+    }
+    delete spec.process['selinuxLabel'];
+    if (spec.linux && typeof spec.linux['mountLabel'] === 'string') {
+      if (spec.linux['mountLabel'] !== '') warnings.push(`${what}: linux.mountLabel not applied: SELinux is not enabled on this host`);
+      delete spec.linux['mountLabel'];
+    }
+  }
+  const caps = spec.process.capabilities;
+  if (host.capabilities !== undefined && typeof caps === 'object' && caps !== null && !Array.isArray(caps)) {
+    const dropped = new Set<string>();
+    for (const [set, list] of Object.entries(caps as Record<string, unknown>)) {
+      if (!Array.isArray(list)) continue;
+      (caps as Record<string, unknown>)[set] = list.filter((c) => {
+        // A name berth does not know (newer than ALL_CAPABILITIES) is left to the runtime.
+        const keep = typeof c !== 'string' || !KNOWN_CAPABILITIES.has(c) || host.capabilities!.has(c);
+        if (!keep) dropped.add(c as string);
+        return keep;
+      });
+    }
+    if (dropped.size > 0) warnings.push(`${what}: ${[...dropped].join(', ')} not granted: this host's capability bounding set lacks ${dropped.size === 1 ? 'it' : 'them'}`);
+  }
+  return warnings;
 }
 
 /** Sources of the bind mounts of a spec (absolute host paths). */

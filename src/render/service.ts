@@ -9,7 +9,7 @@ import { BerthError } from '../errors.ts';
 import type { RunMode } from '../runtime/runtime.ts';
 import { berthCommand } from '../self.ts';
 import { applyOrdering, type Ordering } from './ordering.ts';
-import type { Readiness } from './readiness.ts';
+import type { Readiness } from '../runtime/readiness.ts';
 import { readBuiltinTemplate } from './templates.ts';
 import { substitute, substituteLines } from './template.ts';
 import { checkUnitKeys } from './unit-check.ts';

@@ -38,7 +38,7 @@
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
 import type { RunMode } from '../runtime/runtime.ts';
-import { describeReadiness, readyCheckArgs, type Readiness } from './readiness.ts';
+import { describeReadiness, readyCheckArgs, type Readiness } from '../runtime/readiness.ts';
 import { execLine, UnitFile } from './unit-file.ts';
 
 const MODE_OF_TYPE: Readonly<Record<string, RunMode>> = {

@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { BerthError } from '../errors.ts';
-import { splitHostPort, type Readiness } from '../render/readiness.ts';
+import { splitHostPort, type Readiness } from './readiness.ts';
 
 const ATTEMPT_MS = 5_000;
 

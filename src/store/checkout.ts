@@ -26,7 +26,8 @@ import { constants } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, rm, symlink, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { BerthError, errnoCode } from '../errors.ts';
-import { forEachLimited, lstatOrNull } from './fsutil.ts';
+import { lstatIfExists } from '../fsutil.ts';
+import { forEachLimited } from './fsutil.ts';
 import { corrupt } from './images.ts';
 import type { DirNode, SymlinkNode } from './merge.ts';
 import { applyXattrs } from './apply-xattrs.ts';
@@ -176,7 +177,7 @@ class Linker {
       if (!this.copied) this.options.onCopy?.('an object reached the maximum number of hard links; copying it');
       return this.copy(src, p);
     }
-    if (code === 'ENOENT' && (await lstatOrNull(src)) === null) throw corrupt(`object ${src}`, 'it is missing');
+    if (code === 'ENOENT' && (await lstatIfExists(src)) === undefined) throw corrupt(`object ${src}`, 'it is missing');
     throw e;
   }
 

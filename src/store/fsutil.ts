@@ -1,52 +1,16 @@
 /**
- * Small filesystem and concurrency helpers for the store: durable staged
- * writes, bounded parallelism, per-process staging directories, and the
+ * Small filesystem and concurrency helpers for the store: bounded
+ * parallelism, per-process staging directories, the umask probe, and the
  * in-process lock that keeps gc/repair away from imports and checkouts.
+ * (Atomic writes and "if it exists" helpers are src/fsutil.ts.)
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir } from '../durable.ts';
 import { errnoCode } from '../errors.ts';
 
 const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = constants;
-
-export async function lstatOrNull(p: string): Promise<Stats | null> {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw e;
-  }
-}
-
-/**
- * Write `data` to `file` so that a crash leaves either the old file or the
- * new one: a temp file in `stagingDir` (same filesystem) is written and
- * fsynced, renamed over `file`, and `file`'s directory is fsynced.
- */
-export async function writeDurable(stagingDir: string, file: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = join(stagingDir, `w.${randomBytes(6).toString('hex')}`);
-  const fh = await open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await syncDir(join(file, '..'));
-}
 
 /**
  * The process umask, learnt by creating a file (process.umask() without an

@@ -11,9 +11,10 @@
  * Deletions are not fsynced: a crash can only bring back garbage, which the
  * next gc removes again.
  */
-import { lstat, readdir, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.ts';
+import { lstatIfExists } from '../fsutil.ts';
 import type { Digest } from '../image/digest.ts';
 import { clearStaleStaging } from './fsutil.ts';
 import { corrupt, digestFileName, digestFromFileName, listImageDigests, listRefs, readImageRecord } from './images.ts';
@@ -64,7 +65,7 @@ export async function collectGarbage(d: StoreDirs, keep: ReadonlySet<string>): P
         await unlinkIfThere(file);
         continue;
       }
-      const size = (await lstat(file).catch(() => null))?.size ?? 0;
+      const size = (await lstatIfExists(file))?.size ?? 0;
       if (await unlinkIfThere(file)) {
         result.objects++;
         result.bytes += size;

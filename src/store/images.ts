@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
 import { digestOf, encodedOf, algorithmOf, parseDigest, type Digest } from '../image/digest.ts';
 import { parseImageConfig, parseManifest, type ImageConfig, type ImageManifest } from '../image/manifest.ts';
-import { writeDurable } from './fsutil.ts';
+import { writeFileAtomic } from '../fsutil.ts';
 import type { StoredImage } from './types.ts';
 
 /** What an image record holds on disk: a StoredImage without what is derived from refs and layers. */
@@ -157,7 +157,7 @@ export function refFileName(ref: string): string {
 }
 
 export async function writeRef(refsDir: string, stagingDir: string, ref: string, digest: Digest): Promise<void> {
-  await writeDurable(stagingDir, join(refsDir, refFileName(ref)), `${JSON.stringify({ reference: ref, digest })}\n`);
+  await writeFileAtomic(join(refsDir, refFileName(ref)), `${JSON.stringify({ reference: ref, digest })}\n`, { tempDir: stagingDir });
 }
 
 export async function readRef(refsDir: string, ref: string): Promise<Digest | undefined> {

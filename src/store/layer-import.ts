@@ -42,12 +42,14 @@ import type { Readable } from 'node:stream';
 import { syncDir, syncFile, syncfs } from '../durable.ts';
 import { BerthError, errnoCode, isBerthError } from '../errors.ts';
 import type { Digest } from '../image/digest.ts';
-import { forEachLimited, lstatOrNull, TaskQueue } from './fsutil.ts';
+import { lstatIfExists } from '../fsutil.ts';
+import { DEFAULT_MAX_EXTENDED_HEADER_BYTES, type TarHeader } from '../image/tar-header.ts';
+import { forEachLimited, TaskQueue } from './fsutil.ts';
 import { applyXattrs, capabilityProblem, unappliedXattrs } from './apply-xattrs.ts';
 import { ObjectWriter, type StageItem } from './object-writer.ts';
 import { encodeXattrs, objectHasher, objectPath, symlinkKey, XATTRS_SUFFIX } from './objects.ts';
 import { MAX_LAYER_ENTRIES, MAX_PATH_BYTES, layerInvalid, normaliseEntryPath, quoteName, relJoin, unsafePath } from './secure-path.ts';
-import { DEFAULT_MAX_EXTENDED_HEADER_BYTES, TarReader, type TarHeader } from './tar-reader.ts';
+import { TarReader } from './tar-reader.ts';
 import type { LayerEntry, LayerRecord, ObjectKey, ObjectMeta } from './types.ts';
 
 const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = constants;
@@ -386,8 +388,8 @@ class Importer {
 
   /** Whether the store already has this object (same key, kind and size; content is verify's business). */
   private async stored(object: ObjectKey, size: number, kind: 'file' | 'symlink' = 'file'): Promise<boolean> {
-    const existing = await lstatOrNull(objectPath(this.target.objectsDir, object));
-    if (existing === null || existing.size !== size) return false;
+    const existing = await lstatIfExists(objectPath(this.target.objectsDir, object));
+    if (existing === undefined || existing.size !== size) return false;
     return kind === 'file' ? existing.isFile() : existing.isSymbolicLink();
   }
 

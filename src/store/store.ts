@@ -14,9 +14,10 @@
  * image. Anything half-done is either invisible staging (cleared when its
  * process is gone) or orphan objects (harmless; gc collects them).
  *
- * Modules: tar-reader.ts (untrusted tar parsing) -> layer-import.ts (objects
- * + record) ; merge.ts (layers -> one tree in memory) -> checkout.ts (tree ->
- * hard links) ; gc.ts ; verify.ts. Types and contracts are in types.ts.
+ * Modules: tar-reader.ts (untrusted tar streams; headers decoded by
+ * image/tar-header.ts) -> layer-import.ts (objects + record) ; merge.ts
+ * (layers -> one tree in memory) -> checkout.ts (tree -> hard links) ;
+ * gc.ts ; verify.ts. Types and contracts are in types.ts.
  */
 import { mkdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -26,7 +27,8 @@ import { syncDir } from '../durable.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import { materialise } from './checkout.ts';
-import { clearStaleStaging, lstatOrNull, makeStaging, probeUmask, RwLock, writeDurable } from './fsutil.ts';
+import { lstatIfExists, writeFileAtomic } from '../fsutil.ts';
+import { clearStaleStaging, makeStaging, probeUmask, RwLock } from './fsutil.ts';
 import { collectGarbage } from './gc.ts';
 import {
   checkImageBytes,
@@ -110,15 +112,14 @@ export class Store {
   static async openExisting(berthRoot: string): Promise<Store | undefined> {
     const d = storeDirs(resolve(berthRoot, 'store'));
     for (const sub of [d.dir, d.objects, d.layers, d.images, d.refs]) {
-      const st = await lstatOrNull(sub);
-      if (st === null) return undefined;
+      if ((await lstatIfExists(sub)) === undefined) return undefined;
     }
     if (!sharedByDir.has(d.dir)) sharedByDir.set(d.dir, { lock: new RwLock(), fanout: new Set(), umask: 0o022 });
     return new Store(d.dir);
   }
 
   async hasLayer(diffId: Digest): Promise<boolean> {
-    return (await lstatOrNull(join(this.d.layers, layerFileName(parseDigest(diffId, 'diff_id'))))) !== null;
+    return (await lstatIfExists(join(this.d.layers, layerFileName(parseDigest(diffId, 'diff_id'))))) !== undefined;
   }
 
   /**
@@ -142,7 +143,7 @@ export class Store {
         const out = await importLayerTar({ objectsDir: this.d.objects, stagingDir: staging, fanout: this.shared.fanout, umask: this.shared.umask }, diffId, tar, options);
         crashPoint('store.layer-objects');
         // Last, and durable: only now does the layer exist.
-        await writeDurable(staging, join(this.d.layers, layerFileName(diffId)), encodeLayerRecord(out.record));
+        await writeFileAtomic(join(this.d.layers, layerFileName(diffId)), encodeLayerRecord(out.record), { tempDir: staging });
         return { entries: out.record.entries, bytes: out.record.bytes, newObjects: out.newObjects, newBytes: out.newBytes };
       } finally {
         await rm(staging, { recursive: true, force: true });
@@ -177,7 +178,7 @@ export class Store {
       try {
         const created = old?.created ?? new Date().toISOString();
         const text = encodeImageRecord({ manifestDigest: digest, manifestBytes: image.manifestBytes, configBytes: image.configBytes, signatures, signedManifestBytes: signed, created });
-        await writeDurable(staging, join(this.d.images, digestFileName(digest)), text);
+        await writeFileAtomic(join(this.d.images, digestFileName(digest)), text, { tempDir: staging });
       } finally {
         await rm(staging, { recursive: true, force: true });
       }

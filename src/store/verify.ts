@@ -16,7 +16,8 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.ts';
-import { forEachLimited, lstatOrNull } from './fsutil.ts';
+import { lstatIfExists } from '../fsutil.ts';
+import { forEachLimited } from './fsutil.ts';
 import { decodeImageRecord, digestFileName, digestFromFileName, listImageDigests, listRefs } from './images.ts';
 import { decodeLayerRecord } from './layer-record.ts';
 import type { StoreDirs } from './layout.ts';
@@ -40,7 +41,7 @@ export async function verifyStore(d: StoreDirs, repair: boolean): Promise<Verify
   const objects: { file: string; key: string }[] = [];
   for (const fan of (await readdir(d.objects)).sort()) {
     const fanDir = join(d.objects, fan);
-    const st = await lstatOrNull(fanDir);
+    const st = await lstatIfExists(fanDir);
     if (!/^[0-9a-f]{2}$/.test(fan) || !st?.isDirectory()) {
       problems.push(`stray entry objects/${fan}`);
       await drop(fanDir, true);
@@ -107,7 +108,7 @@ export async function verifyStore(d: StoreDirs, repair: boolean): Promise<Verify
     const missing: string[] = [];
     for (const k of keys) {
       // An object committed after the scan (a concurrent import) is not missing.
-      if (!present.has(k) && (badKeys.has(k) || (await lstatOrNull(join(d.objects, k.slice(0, 2), k.slice(2)))) === null)) missing.push(k);
+      if (!present.has(k) && (badKeys.has(k) || (await lstatIfExists(join(d.objects, k.slice(0, 2), k.slice(2)))) === undefined)) missing.push(k);
     }
     if (missing.length > 0) {
       problems.push(`layer ${diffId} needs ${missing.length} missing or corrupt object(s), e.g. ${missing[0]}`);

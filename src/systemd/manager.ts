@@ -9,6 +9,7 @@ const DEST = 'org.freedesktop.systemd1';
 const PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const UNIT = 'org.freedesktop.systemd1.Unit';
+const SERVICE = 'org.freedesktop.systemd1.Service';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 
 /** JobRemoved's result: done, canceled, timeout, failed, dependency, skipped. */
@@ -23,6 +24,10 @@ export interface UnitState {
   /** Microseconds since the epoch when it last became active, 0 if never. */
   activeEnterTimestamp: number;
   fragmentPath: string;
+  /** Service units: automatic restarts (Restart=) since the last explicit start; 0 for other units. */
+  nRestarts: number;
+  /** false when the last start was skipped because a Condition*= of the unit was not met. */
+  conditionResult: boolean;
 }
 
 export class SystemdManager {
@@ -117,6 +122,10 @@ export class SystemdManager {
       throw this.error('GetAll', unit, e);
     })) as [Record<string, unknown>];
     const get = (k: string): unknown => this.bus.unwrap(props[k]);
+    // NRestarts is on the Service interface; an older systemd without it counts as 0.
+    const nRestarts = unit.endsWith('.service')
+      ? await this.bus.call(DEST, path, PROPERTIES, 'Get', 'ss', [SERVICE, 'NRestarts']).then(([v]) => Number(this.bus.unwrap(v) ?? 0), () => 0)
+      : 0;
     return {
       name: unit,
       loadState: String(get('LoadState') ?? ''),
@@ -125,6 +134,8 @@ export class SystemdManager {
       unitFileState: String(get('UnitFileState') ?? ''),
       activeEnterTimestamp: Number(get('ActiveEnterTimestamp') ?? 0),
       fragmentPath: String(get('FragmentPath') ?? ''),
+      nRestarts,
+      conditionResult: get('ConditionResult') !== false,
     };
   }
 

@@ -9,7 +9,8 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../image/digest.ts';
 import type { Descriptor, Platform } from '../image/manifest.ts';
-import type { ImageReference } from '../image/reference.ts';
+import type { DockerReference } from '../image/reference.ts';
+import type { ImageReference } from './reference.ts';
 
 export interface UntrustedManifest {
   /** The bytes as served; their digest is the manifest's identity. */
@@ -100,4 +101,43 @@ export interface SourceOptions {
    */
   minRate?: MinRate | null;
   connectTimeoutMs?: number;
+}
+
+/**
+ * One transport, as containers/image's types.ImageTransport: everything the
+ * rest of berth needs to know about it, in one object (each transport
+ * folder exports one; index.ts lists them in TRANSPORTS). The compiler
+ * checks that every kind of ImageReference (reference.ts) has one.
+ */
+export interface Transport<R extends { readonly transport: string }> {
+  /** The reference kind (`ref.transport`); also its policy.json transport name. */
+  readonly name: R['transport'];
+  /**
+   * How users write it: `prefix` then what `parse` reads. undefined: the
+   * transport has no prefix of its own; references without a known prefix
+   * are registry names (docker or short-name, image/reference.ts).
+   */
+  readonly syntax: { readonly prefix: string; parse(rest: string, input: string): R } | undefined;
+  /** Canonical string form, usable as input again. */
+  format(ref: R): string;
+  /** The default container name: the last component of the repository (or file, or layout dir). */
+  baseName(ref: R): string;
+  /** The manifest digest the reference pins, which the fetched manifest must have. */
+  pinnedDigest(ref: R): Digest | undefined;
+  /** How trust sees these references; undefined: they must be resolved first (short names). */
+  readonly trust: TransportTrust<R> | undefined;
+  /** Opens the image the reference names; implementations load lazily. */
+  open(ref: R, options: SourceOptions, platform: Platform | undefined): Promise<ImageSource>;
+}
+
+/** containers-policy.json(5) for one transport. */
+export interface TransportTrust<R> {
+  /** The policy scopes the image falls under, most specific first; the transport default "" not included. */
+  scopes(ref: R): string[];
+  /** undefined when `scope` (not "") is a valid policy scope of this transport, else why not. */
+  validateScope(scope: string): string | undefined;
+  /** A scope as a user typed it (after `TRANSPORT:`), in the form the policy stores. */
+  normalizeScope(scope: string): string;
+  /** The registry identity signatures claim for this image (signedIdentity matching); undefined: only exactReference/exactRepository apply. */
+  identity(ref: R): DockerReference | undefined;
 }

@@ -10,18 +10,11 @@
  */
 import { BerthError } from '../errors.ts';
 import { algorithmOf, digestOf } from '../image/digest.ts';
-import { formatReference, type ImageReference } from '../image/reference.ts';
+import { formatReference, pinnedDigest, transportOf } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
+import type { TrustOptions } from './options.ts';
 import { describeRequirement, describeScope, loadPolicy, requirementsFor } from './policy.ts';
 import type { Reject, SignatureSet } from './signed-by.ts';
-
-export interface TrustOptions {
-  /** Default /etc/containers/policy.json. */
-  policyPath?: string;
-  /** Default /etc/containers/registries.d. */
-  registriesDir?: string;
-  /** Accept every image without reading the policy; the caller warns loudly. */
-  insecurePolicy?: boolean;
-}
 
 export interface TrustVerdict {
   accepted: true;
@@ -50,15 +43,16 @@ export async function checkTrust(
   if (options.insecurePolicy === true) {
     return { accepted: true, requirement: 'none: the policy was not consulted (insecure policy)', signatures: signatures ?? [] };
   }
-  if (ref.transport === 'short-name') {
+  if (transportOf(ref).trust === undefined) {
     throw new BerthError('INTERNAL', `checkTrust got the short name ${image}`, { hint: 'resolve short names to a registry before the trust check (this is a bug in berth)' });
   }
   const policy = await loadPolicy(options.policyPath);
 
   // A digest reference pins the bytes; check that before anything vouches for them.
-  if (ref.transport === 'docker' && ref.digest !== undefined) {
-    const actual = digestOf(untrustedManifestBytes, algorithmOf(ref.digest));
-    if (actual !== ref.digest) {
+  const pinned = pinnedDigest(ref);
+  if (pinned !== undefined) {
+    const actual = digestOf(untrustedManifestBytes, algorithmOf(pinned));
+    if (actual !== pinned) {
       throw new BerthError('DIGEST_MISMATCH', `the manifest of ${image} has digest ${actual}`, {
         hint: 'the registry returned other bytes than the reference pins; nothing was pulled',
       });

@@ -5,11 +5,12 @@
  * replace files atomically (temporary file, fsync, rename), so a crash leaves
  * either the old policy or the new one, never half of one.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
 import { BerthError, errnoCode } from '../errors.ts';
+import { statIfExists, writeFileAtomic } from '../fsutil.ts';
+import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
 import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
 import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
@@ -102,15 +103,11 @@ export interface SetTrustResult {
 /** Splits a user's scope into policy transport and scope; "default" is the global default. */
 export function parseScopeArgument(input: string): { transport: string; scope: string } {
   if (input === 'default') return { transport: 'default', scope: '' };
-  let transport = 'docker';
-  let scope = input;
-  const m = /^(docker|oci|oci-archive|docker-archive):(.*)$/.exec(input);
-  if (m !== null) {
-    transport = m[1]!;
-    scope = transport === 'docker' ? m[2]!.replace(/^\/\//, '') : m[2]!;
-  }
-  if (transport === 'oci' || transport === 'oci-archive') scope = path.resolve(scope);
-  if (transport === 'docker') scope = scope.replace(/\/+$/, '');
+  // TRANSPORT:SCOPE for a transport with policy scopes; anything else is a registry (docker) scope.
+  const m = /^([a-z][a-z-]*):(.*)$/.exec(input);
+  const named = m === null ? undefined : transportNamed(m[1]!);
+  const [transport, rules, written] = named?.trust !== undefined ? [named.name, named.trust, m![2]!] : ['docker', TRANSPORTS.docker.trust!, input];
+  const scope = rules.normalizeScope(written);
   const bad = scope === '' ? undefined : validateScope(transport, scope);
   if (bad !== undefined) throw new BerthError('USAGE', `scope ${JSON.stringify(input)}: ${bad}`, { hint: 'write default, HOST[:PORT][/NAMESPACE…], or oci:/PATH' });
   return { transport, scope };
@@ -263,35 +260,13 @@ async function readOptional(file: string): Promise<Buffer | undefined> {
   }
 }
 
-/** Replaces `file` with `text`: a new file beside it (keeping the old mode), fsync, rename, fsync of the directory. */
+/** Replaces `file` with `text` atomically and durably (src/fsutil.ts), keeping the old file's mode. */
 async function writeAtomic(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  let mode = 0o644;
   try {
-    mode = (await stat(file)).mode & 0o7777;
-  } catch {
-    // new file
-  }
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(text);
-      await fh.chmod(mode); // the umask must not narrow it
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    const mode = ((await statIfExists(file))?.mode ?? 0o644) & 0o7777;
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(file, text, { mode, exactMode: true }); // the umask must not narrow it
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new BerthError('IO_ERROR', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -2,7 +2,8 @@
  * signedIdentity semantics (containers-policy.json(5)): does the identity a
  * verified signature claims fit the image being pulled?
  */
-import type { ImageReference } from '../image/reference.ts';
+import { transportOf } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { formatIdentity, imageIdentity, isNameOnly, parseDockerIdentity, refMatchesPrefix, type DockerIdentity } from './identity.ts';
 import type { SignedIdentity } from './policy.ts';
 
@@ -19,10 +20,11 @@ export function identityMismatch(rule: SignedIdentity, image: ImageReference, si
     default:
       break;
   }
-  if (image.transport !== 'docker') {
+  const registryImage = transportOf(image).trust?.identity(image);
+  if (registryImage === undefined) {
     return `signedIdentity ${rule.type} needs a registry image; for ${image.transport}: images use exactReference or exactRepository`;
   }
-  let intended = imageIdentity(image);
+  let intended = imageIdentity(registryImage);
   switch (rule.type) {
     case 'matchExact':
       if (!isNameOnly(intended) && !isNameOnly(signed) && formatIdentity(signed) === formatIdentity(intended)) return undefined;

@@ -8,7 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, errnoCode } from '../errors.ts';
-import type { ImageReference } from '../image/reference.ts';
+import { transportNamed } from '../transport/index.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { formatIdentity, isNameOnly, parseDockerIdentity, validIdentityPrefix } from './identity.ts';
 import { scopesFor } from './scopes.ts';
 import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from '../strict-json.ts';
@@ -124,19 +125,8 @@ export function parsePolicy(bytes: Uint8Array, source: string): Policy {
 /** undefined when `scope` is a valid scope of `transport`, else why not. */
 export function validateScope(transport: string, scope: string): string | undefined {
   if (scope === '') return undefined;
-  if (transport === 'docker') {
-    if (/^[a-z][a-z0-9+.-]*:\/\//.test(scope) || scope.startsWith('docker:')) return 'a docker scope has no transport or URL prefix (write HOST[:PORT]/NAMESPACE…)';
-    if (/[\s\0]/.test(scope)) return 'a docker scope has no whitespace';
-    if (scope.includes('*') && !/^\*\.[^*/:@]+$/.test(scope)) return 'a wildcard scope must look like *.example.com';
-  }
-  if (transport === 'docker-archive') return 'docker-archive supports no scope except the default ""';
-  if (transport === 'oci' || transport === 'oci-archive') {
-    if (!path.isAbsolute(scope)) return `an ${transport} scope must be an absolute path`;
-    const dir = scope.includes(':') ? scope.slice(0, scope.indexOf(':')) : scope;
-    if (dir === '/') return 'the scope "/" is not allowed; use "" for the transport default';
-    if (path.normalize(dir) !== dir || dir.endsWith('/')) return 'an oci scope must be a clean path (no //, /./, /../ or trailing /)';
-  }
-  return undefined;
+  // Transports berth does not read (and short names) have no rules here: their scopes are kept as written.
+  return transportNamed(transport)?.trust?.validateScope(scope);
 }
 
 function parseRequirements(v: JsonValue | undefined, where: string): Requirement[] {

@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { BerthError, errnoCode } from '../errors.ts';
 import { encodedOf, algorithmOf, type Digest } from '../image/digest.ts';
 import type { DockerReference } from '../image/reference.ts';
-import { dockerScopes } from './scopes.ts';
+import { dockerScopes } from '../transport/docker/scopes.ts';
 
 export const DEFAULT_REGISTRIES_DIR = '/etc/containers/registries.d';
 /** Where containers/image (skopeo, podman) keep signatures when nothing is configured, for root. */

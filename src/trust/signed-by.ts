@@ -4,11 +4,11 @@
  */
 import { BerthError } from '../errors.ts';
 import { digestOf, type Digest } from '../image/digest.ts';
-import type { ImageReference } from '../image/reference.ts';
-import type { TrustOptions } from './index.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { loadKeys } from './keys.ts';
 import { MAX_SIGNATURE_BYTES, MAX_SIGNATURES } from './limits.ts';
 import { fetchSignatures, StoreUnavailable, type FetchedSignature } from './lookaside.ts';
+import type { TrustOptions } from './options.ts';
 import type { SignedByRequirement } from './policy.ts';
 import { loadRegistriesConfig, lookasideBase } from './registries-d.ts';
 import { SignatureRejected, verifyImageSignature } from './verify.ts';

@@ -5,7 +5,7 @@
  */
 import * as openpgp from 'openpgp';
 import { algorithmOf, digestOf } from '../image/digest.ts';
-import type { ImageReference } from '../image/reference.ts';
+import type { ImageReference } from '../transport/reference.ts';
 import { fingerprintOf } from './keys.ts';
 import { MAX_SIGNATURE_BYTES } from './limits.ts';
 import { identityMismatch } from './match.ts';

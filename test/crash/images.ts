@@ -3,8 +3,9 @@
  * at once) plus what makes every deployment step do something to kill
  * midway: two host files (renamed per container, so two containers of one
  * image do not collide), a tmpfiles.template and two versions with their
- * own digests. The pull image has layers of its own (random bytes, so no
- * other image shares them), big enough that a random kill lands mid-import.
+ * own digests. The pull and load images have layers of their own (random
+ * bytes, so no other image shares them), big enough that a random kill
+ * lands mid-import.
  */
 import { randomBytes } from 'node:crypto';
 import type { FixtureFile, FixtureImageSpec } from '../fixtures/oci-image.ts';
@@ -39,6 +40,15 @@ export function crashAppImage(version: string): FixtureImageSpec {
 
 /** An image only `berth pull` trials use: three layers of random bytes. */
 export function crashPullImage(): FixtureImageSpec {
-  const blob = (n: number): FixtureFile[] => Array.from({ length: 16 }, (_, i) => ({ path: `data/${n}/${i}.bin`, content: randomBytes(128 * 1024) }));
-  return { busybox: false, layers: [blob(1), blob(2), blob(3)], config: { Cmd: ['/bin/true'] } };
+  return randomImage(3, 16);
+}
+
+/** The images of the `berth load` and `berth save` trials (a bundle of two): two layers each, of their own. */
+export function crashLoadImage(): FixtureImageSpec {
+  return randomImage(2, 8);
+}
+
+function randomImage(layers: number, files: number): FixtureImageSpec {
+  const blob = (n: number): FixtureFile[] => Array.from({ length: files }, (_, i) => ({ path: `data/${n}/${i}.bin`, content: randomBytes(128 * 1024) }));
+  return { busybox: false, layers: Array.from({ length: layers }, (_, n) => blob(n + 1)), config: { Cmd: ['/bin/true'] } };
 }

@@ -1,6 +1,6 @@
 /**
- * Crash trials: berth killed by SIGKILL in the middle of pull, install,
- * update, rollback, uninstall and apply, at named crash points
+ * Crash trials: berth killed by SIGKILL in the middle of load, pull, save,
+ * install, update, rollback, uninstall and apply, at named crash points
  * (BERTH_CRASH_AT, src/crashpoint.ts) and at random times (`timeout -s KILL`
  * around the berth process), all in one booted test host.
  *
@@ -19,8 +19,11 @@
  * A snapshot is `berth list --json` and `berth images --json` (digests and
  * references: a half-pulled image would show), and per container: the NAME
  * symlink, the slots' image digests, the unit file, the tmpfiles file, the
- * host files (by hash) and the unit's enabled and active states.
+ * host files (by hash) and the unit's enabled and active states; for save,
+ * the output file by hash (absent, or the whole bundle: never a partial one
+ * under its name), and after the re-run no FILE.tmp-PID may be left.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CRASH_POINTS, type CrashPoint } from '../../src/crashpoint.ts';
@@ -28,31 +31,47 @@ import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import { BERTH, BerthEnv } from '../harness/berth-env.ts';
 import { unusedPort } from '../harness/registry.ts';
 import type { ExecResult } from '../harness/test-host.ts';
-import { crashAppImage, crashHostFiles, crashPullImage } from './images.ts';
+import { crashAppImage, crashHostFiles, crashLoadImage, crashPullImage } from './images.ts';
 
-export type CrashOp = 'pull' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply';
-export const CRASH_OPS: readonly CrashOp[] = ['pull', 'install', 'update', 'rollback', 'uninstall', 'apply'];
+export type CrashOp = 'load' | 'pull' | 'save' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply' | 'stack';
+/** In this order a crash point is first tried through the first operation that passes it: load before pull, as its two images reach both recovery directions. */
+export const CRASH_OPS: readonly CrashOp[] = ['load', 'pull', 'save', 'install', 'update', 'rollback', 'uninstall', 'apply', 'stack'];
 
 /** The crash points each operation passes, in order (NAME#N: the Nth time). */
 const POINTS: Record<CrashOp, string[]> = {
-  pull: ['store.layer-objects', 'store.layer-objects#3', 'pull.layers-stored', 'pull.image-stored'],
+  // A bundle of two images: image-stored#1 leaves one record of two (undone), reference-set#1 one name of two (finished).
+  load: [
+    'store.layer-objects', 'store.layer-objects#3', 'pipeline.layers-stored', 'pipeline.image-stored', 'pipeline.image-stored#2',
+    'pipeline.reference-set', 'pipeline.reference-set#2',
+  ],
+  pull: ['store.layer-objects', 'store.layer-objects#3', 'pipeline.layers-stored', 'pipeline.image-stored', 'pipeline.reference-set'],
+  save: ['save.blob-written', 'save.blob-written#4', 'save.written'],
   install: [
     'deploy.intent-written', 'deploy.staged', 'deploy.committed', 'deploy.hostfs-file', 'deploy.hostfs-file#2', 'deploy.hostfs-done',
     'deploy.info-written', 'deploy.tmpfiles-written', 'deploy.tmpfiles-applied', 'deploy.symlink', 'deploy.unit-written',
     'install.reloaded', 'install.enabled', 'install.started',
   ],
   update: [
-    'pull.image-stored', 'deploy.intent-written', 'deploy.staged', 'deploy.committed', 'switch.deactivated', 'deploy.hostfs-file', 'deploy.hostfs-done',
+    'pipeline.image-stored', 'deploy.intent-written', 'deploy.staged', 'deploy.committed', 'switch.deactivated', 'deploy.hostfs-file', 'deploy.hostfs-done',
     'deploy.info-written', 'deploy.tmpfiles-written', 'deploy.tmpfiles-applied', 'deploy.symlink', 'deploy.unit-written',
     'switch.reloaded', 'switch.restarted', 'switch.proven',
   ],
   rollback: ['deploy.intent-written', 'switch.deactivated', 'deploy.hostfs-file#2', 'deploy.info-written', 'deploy.symlink', 'deploy.unit-written', 'switch.reloaded', 'switch.restarted', 'switch.proven'],
   uninstall: ['uninstall.intent-written', 'uninstall.unit-removed', 'uninstall.files-removed', 'uninstall.symlink-removed', 'uninstall.slot-removed'],
-  apply: ['apply.entry-done', 'deploy.committed#2', 'install.enabled#2', 'apply.entry-done#2'],
+  // Two installs: every install point, in the first container or the second (#2), and after each entry.
+  apply: [
+    'deploy.intent-written', 'deploy.staged#2', 'deploy.committed', 'deploy.hostfs-file#3', 'deploy.hostfs-done#2', 'deploy.info-written',
+    'deploy.tmpfiles-written#2', 'deploy.tmpfiles-applied', 'deploy.symlink#2', 'deploy.unit-written', 'install.reloaded#2', 'install.enabled',
+    'install.started#2', 'apply.entry-done', 'deploy.committed#2', 'install.enabled#2', 'apply.entry-done#2',
+  ],
+  // An apply that updates app1 and app2 from :a to :b as one stack.
+  stack: ['stack.intent-written', 'deploy.committed#2', 'stack.staged', 'switch.restarted', 'stack.switched', 'switch.deactivated#2', 'stack.switched#2', 'stack.finished'],
 };
 
 export interface CrashOptions {
   trials: number;
+  /** Only these operations (default all). */
+  ops?: readonly CrashOp[];
   maxMinutes: number;
   /** Every how many trials of an operation one is a random-time kill (the rest go through its crash points). */
   randomEvery?: number;
@@ -73,8 +92,11 @@ export interface TrialResult {
 
 export interface CrashSummary {
   trials: TrialResult[];
-  perOp: Record<CrashOp, number>;
+  ops: readonly CrashOp[];
+  perOp: Partial<Record<CrashOp, number>>;
   pointsCovered: string[];
+  /** The crash points the operations tried pass. */
+  pointsPassed: string[];
   randomKills: number;
   failures: TrialResult[];
   stoppedEarly: boolean;
@@ -85,9 +107,13 @@ type Snapshot = Record<string, string>;
 
 interface Scenario {
   names: string[];
+  /** Files outside berth's root the operation writes, snapshotted by hash. */
+  files?: string[];
   /** Bring the host to the operation's "before" state. */
   setup(): Promise<void>;
   args: string[];
+  /** Checks after the re-run, beyond before/after. */
+  check?(): Promise<void>;
 }
 
 export async function runCrashTrials(options: CrashOptions): Promise<CrashSummary> {
@@ -105,6 +131,10 @@ class Trials {
   private readonly repo: string;
   private ports: Record<string, number> = {};
   private readonly planFile: string;
+  /** What the load trials load (written by berth save in prepare()). */
+  private readonly bundleFile: string;
+  /** What the save trials write. */
+  private readonly saveFile: string;
   private readonly opDurations = new Map<CrashOp, number>();
   /** An install's "after" as an unkilled install left it (deterministic: same image, values and ports). */
   private readonly learned = new Map<CrashOp, Snapshot>();
@@ -116,6 +146,12 @@ class Trials {
   ) {
     this.repo = `docker://${env.registry.host}/crash`;
     this.planFile = path.join(env.work, 'plan.yaml');
+    this.bundleFile = path.join(env.work, 'bundle.tar');
+    this.saveFile = path.join(env.work, 'saved', 'bundle.tar');
+  }
+
+  private get ops(): readonly CrashOp[] {
+    return this.options.ops ?? CRASH_OPS;
   }
 
   private ref(image: string): string {
@@ -125,7 +161,7 @@ class Trials {
   /** berth inside the test host; `crashAt` sets BERTH_CRASH_AT, `killAfter` SIGKILLs it after that many seconds. */
   private berth(args: string[], opts: { crashAt?: string; killAfter?: number } = {}): Promise<ExecResult> {
     const [command, ...rest] = args;
-    const policy = ['install', 'update', 'pull', 'apply'].includes(command!) ? ['--policy', this.env.policy, '--tls-verify=false'] : [];
+    const policy = ['install', 'update', 'pull', 'apply', 'load', 'save'].includes(command!) ? ['--policy', this.env.policy, '--tls-verify=false'] : [];
     const argv = [BERTH, '--root', this.env.root, command!, ...policy, ...rest];
     const envVars: Record<string, string> = opts.crashAt === undefined ? {} : { BERTH_CRASH_AT: opts.crashAt };
     if (opts.killAfter !== undefined) {
@@ -148,8 +184,25 @@ class Trials {
     await pushImage(await buildImage(env.layout, 'pull', crashPullImage()), env.registry.host, 'crash/pull', 'latest');
     await this.must(['pull', this.ref('app:a')], 'prepare');
     await this.must(['pull', this.ref('app:b')], 'prepare');
+    for (const tag of ['one', 'two']) await pushImage(await buildImage(env.layout, `load-${tag}`, crashLoadImage()), env.registry.host, 'crash/load', tag);
+    await this.must(['save', ...this.loadRefs(), '-o', this.bundleFile], 'prepare');
+    await fs.mkdir(path.dirname(this.saveFile), { recursive: true });
     const entry = (n: string) => `  ${n}:\n    image: ${this.ref('app:a')}\n    set: { PORT: "${this.ports[n]}", RECEIVER: "${n}" }\n`;
     await fs.writeFile(this.planFile, `version: 1\ndefaults:\n  tlsVerify: false\ncontainers:\n${entry('app1')}${entry('app2')}`);
+    await fs.writeFile(this.planFile.replace('.yaml', '-b.yaml'), (await fs.readFile(this.planFile, 'utf8')).replaceAll(this.ref('app:a'), this.ref('app:b')));
+  }
+
+  private loadRefs(): string[] {
+    return [this.ref('load:one'), this.ref('load:two')];
+  }
+
+  /** The bundle's images out of the store, and whatever only they used. */
+  private async removeLoadImages(): Promise<void> {
+    for (const ref of this.loadRefs()) {
+      const r = await this.berth(['rmi', ref]);
+      if (r.code !== 0 && r.code !== 3) throw new Error(`setup: rmi exited ${r.code}: ${r.stderr.trim()}`);
+    }
+    await this.must(['prune'], 'setup');
   }
 
   private async installedSlot(name: string): Promise<{ slot: 0 | 1; digests: (string | undefined)[] } | undefined> {
@@ -190,6 +243,23 @@ class Trials {
             await this.must(['prune'], 'setup');
           },
         };
+      case 'load':
+        return { names: [], args: ['load', this.bundleFile], setup: () => this.removeLoadImages() };
+      case 'save':
+        return {
+          names: [],
+          files: [this.saveFile],
+          args: ['save', ...this.loadRefs(), '-o', this.saveFile],
+          setup: async () => {
+            // A load trial may have left them half-way or removed them: save reads them from the store.
+            for (const ref of this.loadRefs()) await this.must(['pull', ref], 'setup');
+            await fs.rm(this.saveFile, { force: true });
+          },
+          check: async () => {
+            const left = (await fs.readdir(path.dirname(this.saveFile))).filter((f) => f !== path.basename(this.saveFile));
+            if (left.length > 0) throw new Error(`the re-run of berth save left ${left.join(', ')} next to its output`);
+          },
+        };
       case 'install':
         return {
           names: ['app'],
@@ -218,13 +288,27 @@ class Trials {
         return { names: ['app'], args: ['uninstall', 'app'], setup: () => this.freshA() };
       case 'apply':
         return { names: ['app1', 'app2'], args: ['apply', this.planFile, '--settle', '0.5'], setup: async () => this.uninstall('app', 'app1', 'app2') };
+      case 'stack':
+        return {
+          names: ['app1', 'app2'],
+          args: ['apply', this.planFile.replace('.yaml', '-b.yaml'), '--settle', '0.5'],
+          // Both on :a (an apply from :b back to :a is itself a stack update).
+          setup: async () => {
+            await this.uninstall('app');
+            await this.must(['apply', this.planFile, '--settle', '0.5'], 'setup');
+          },
+        };
     }
   }
 
-  private async snapshot(names: string[]): Promise<Snapshot> {
+  private async snapshot(names: string[], files: string[] = []): Promise<Snapshot> {
     const snap: Snapshot = {};
     const images = JSON.parse((await this.must(['images', '--json'], 'snapshot')).stdout) as { digest: string; references: string[] }[];
     snap['images'] = images.map((i) => `${i.digest} ${[...i.references].sort().join(',')}`).sort().join('\n');
+    for (const f of files) {
+      const data = await fs.readFile(f).catch(() => undefined);
+      snap[f] = data === undefined ? 'absent' : `sha256:${createHash('sha256').update(data).digest('hex')} ${data.length} bytes`;
+    }
     if (names.length === 0) return snap;
     const list = JSON.parse((await this.must(['list', '--json'], 'snapshot')).stdout) as { name: string; manifestDigest: string; slot: number; activeState: string }[];
     const root = this.env.root;
@@ -247,11 +331,12 @@ echo "@@"`,
   }
 
   private schedule(): { op: CrashOp; kill: string }[] {
+    const ops = this.ops;
     const out: { op: CrashOp; kill: string }[] = [];
     // First every crash point once, through the first operation that passes it.
     const covered = new Set<string>();
     for (const point of CRASH_POINTS) {
-      const op = CRASH_OPS.find((o) => POINTS[o].some((p) => p.split('#')[0] === point));
+      const op = ops.find((o) => POINTS[o].some((p) => p.split('#')[0] === point));
       if (op === undefined) continue;
       out.push({ op, kill: POINTS[op].find((p) => p.split('#')[0] === point)! });
       covered.add(point);
@@ -260,7 +345,7 @@ echo "@@"`,
     const every = this.options.randomEvery ?? 3;
     const next: Record<string, number> = {};
     for (let i = 0; out.length < this.options.trials; i++) {
-      const op = CRASH_OPS[i % CRASH_OPS.length]!;
+      const op = ops[i % ops.length]!;
       const k = (next[op] = (next[op] ?? 0) + 1);
       out.push({ op, kill: k % every === 0 ? 'random' : POINTS[op][(k - 1 - Math.floor(k / every)) % POINTS[op].length]! });
     }
@@ -285,7 +370,7 @@ echo "@@"`,
       );
     }
     await this.uninstall('app', 'app1', 'app2').catch((e: unknown) => this.log(`cleanup: ${(e as Error).message}`));
-    return summarise(results, stoppedEarly);
+    return summarise(this.ops, results, stoppedEarly);
   }
 
   private async trial(n: number, op: CrashOp, kill: string): Promise<TrialResult> {
@@ -294,7 +379,7 @@ echo "@@"`,
     try {
       const sc = this.scenario(op);
       await sc.setup();
-      const before = await this.snapshot(sc.names);
+      const before = await this.snapshot(sc.names, sc.files);
       let r: ExecResult;
       if (kill === 'random') {
         // Anywhere in a normal run of this operation, mostly past berth's start-up (its first fifth).
@@ -309,7 +394,7 @@ echo "@@"`,
       if (!result.killed && r.code !== 0) throw new Error(`the operation failed on its own (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
       const v = await this.berth(['verify']);
       if (v.code !== 0) throw new Error(`berth verify exited ${v.code} after the kill: ${(v.stdout + v.stderr).trim().split('\n').filter((l) => /problem|error/.test(l)).slice(0, 4).join(' | ')}`);
-      const mid = await this.snapshot(sc.names);
+      const mid = await this.snapshot(sc.names, sc.files);
       const rerunStart = Date.now();
       const again = await this.berth(sc.args);
       const done = op === 'install' && !sameSnapshot(mid, before);
@@ -323,8 +408,9 @@ echo "@@"`,
         if (again.code !== 0) throw new Error(`re-running berth ${sc.args[0]} exited ${again.code}: ${again.stderr.trim().split('\n').slice(-3).join(' | ')}`);
         // The longest unkilled run seen (a re-run after a completed operation is a quick no-op).
         this.opDurations.set(op, Math.max(this.opDurations.get(op) ?? 0, (Date.now() - rerunStart) / 1000));
-        const after = await this.snapshot(sc.names);
+        const after = await this.snapshot(sc.names, sc.files);
         result.landed = compare(op, before, mid, after);
+        await sc.check?.();
         if (op === 'install') this.learned.set(op, after);
       }
     } catch (e) {
@@ -354,20 +440,28 @@ function compare(op: CrashOp, before: Snapshot, mid: Snapshot, after: Snapshot):
   return landed;
 }
 
-function summarise(trials: TrialResult[], stoppedEarly: boolean): CrashSummary {
-  const perOp = Object.fromEntries(CRASH_OPS.map((o) => [o, trials.filter((t) => t.op === o).length])) as Record<CrashOp, number>;
+/** The crash points `ops` pass, in CRASH_POINTS order. */
+function passedBy(ops: readonly CrashOp[]): CrashPoint[] {
+  const names = new Set(ops.flatMap((o) => POINTS[o].map((p) => p.split('#')[0]!)));
+  return CRASH_POINTS.filter((p) => names.has(p));
+}
+
+function summarise(ops: readonly CrashOp[], trials: TrialResult[], stoppedEarly: boolean): CrashSummary {
+  const perOp = Object.fromEntries(ops.map((o) => [o, trials.filter((t) => t.op === o).length])) as Partial<Record<CrashOp, number>>;
   const points = new Set<string>();
   for (const t of trials) if (t.killed && !t.kill.startsWith('random')) points.add(t.kill.split('#')[0]!);
-  const pointsCovered = CRASH_POINTS.filter((p) => points.has(p));
+  const pointsPassed = passedBy(ops);
+  const pointsCovered = pointsPassed.filter((p) => points.has(p));
   const randomKills = trials.filter((t) => t.killed && t.kill.startsWith('random')).length;
   const failures = trials.filter((t) => t.failure !== undefined);
   const line =
-    `crash: ${trials.length} trials (${CRASH_OPS.map((o) => `${o} ${perOp[o]}`).join(', ')}), ` +
-    `${pointsCovered.length}/${CRASH_POINTS.length} kill points covered, ${randomKills} random kills, failures: ${failures.length}` +
+    `crash: ${trials.length} trials (${ops.map((o) => `${o} ${perOp[o]}`).join(', ')}), ` +
+    `${pointsCovered.length}/${pointsPassed.length} kill points covered, ${randomKills} random kills, failures: ${failures.length}` +
     (stoppedEarly ? ' (stopped at --max-minutes)' : '');
-  return { trials, perOp, pointsCovered, randomKills, failures, stoppedEarly, line };
+  return { trials, ops, perOp, pointsCovered, pointsPassed, randomKills, failures, stoppedEarly, line };
 }
 
-export function uncovered(summary: CrashSummary): CrashPoint[] {
-  return CRASH_POINTS.filter((p) => !summary.pointsCovered.includes(p));
+/** The crash points the trials' operations pass that no trial killed at. */
+export function uncovered(summary: CrashSummary): string[] {
+  return summary.pointsPassed.filter((p) => !summary.pointsCovered.includes(p));
 }

@@ -1,6 +1,7 @@
 /**
- * The crash trials (test/crash/runner.ts) in small: every crash point once,
- * then one random-time SIGKILL per operation. After each kill `berth verify`
+ * The crash trials (test/crash/runner.ts) in small: every crash point once
+ * (load, pull, save, install, update, rollback, uninstall, apply), then one
+ * random-time SIGKILL per operation. After each kill `berth verify`
  * recovers and passes, the host is as before or after, and the command runs
  * again to completion. `npm run test:crash` runs 200 and more.
  */
@@ -15,7 +16,8 @@ describe('crash injection: SIGKILL anywhere, then recovery', () => {
     const details = summary.failures.map((f) => `trial ${f.n} ${f.op} ${f.kill}: ${f.failure}`).join('\n\n');
     assert.equal(summary.failures.length, 0, `${summary.line}\n${details}`);
     assert.equal(summary.stoppedEarly, false, summary.line);
+    assert.deepEqual(summary.pointsPassed, [...CRASH_POINTS], 'a crash point no operation of the runner passes');
     assert.deepEqual(uncovered(summary), [], `${summary.line}: these crash points were never reached`);
-    for (const op of CRASH_OPS) assert.ok(summary.perOp[op] > 0, `no ${op} trial`);
+    for (const op of CRASH_OPS) assert.ok((summary.perOp[op] ?? 0) > 0, `no ${op} trial`);
   });
 });

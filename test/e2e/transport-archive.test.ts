@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MediaType } from '../../src/image/manifest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import { pullThrough } from '../fixtures/pull-through.ts';
 import { buildImage, type BuiltImage } from '../fixtures/oci-image.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import type { SourceOptions } from '../../src/transport/types.ts';
 import { pullThrough } from '../fixtures/pull-through.ts';

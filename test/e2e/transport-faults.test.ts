@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { verifiedStream, type Digest } from '../../src/image/digest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { openImageSource } from '../../src/transport/index.ts';
 import type { SourceOptions } from '../../src/transport/types.ts';
 import { pullThrough } from '../fixtures/pull-through.ts';

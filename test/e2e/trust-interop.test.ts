@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isBerthError } from '../../src/errors.ts';
 import { digestOf, encodedOf } from '../../src/image/digest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { silentReporter } from '../../src/ops/context.ts';
 import { Paths } from '../../src/deploy/paths.ts';
 import { sign } from '../../src/ops/sign.ts';

@@ -22,7 +22,9 @@ export type Fault =
   /** 307 to the same path on the redirect listener (127.0.0.2). */
   | { kind: 'redirect' }
   /** Forward without the Range header, as a server that ignores ranges would answer (200, whole body). */
-  | { kind: 'ignore-range' };
+  | { kind: 'ignore-range' }
+  /** Forward the body at about `bytesPerSecond`, in 1/10 s slices. */
+  | { kind: 'throttle'; bytesPerSecond: number };
 
 export interface RecordedRequest {
   readonly listener: 'main' | 'redirect';
@@ -197,6 +199,30 @@ export class FaultProxy {
         upRes.destroy();
         if (fault.kind === 'truncate') res.socket?.destroy();
       }
+      return;
+    }
+    if (fault.kind === 'throttle') {
+      const slice = Math.max(1, Math.floor(fault.bytesPerSecond / 10));
+      const queue: Buffer[] = [];
+      let ended = false;
+      const timer = setInterval(() => {
+        let budget = slice;
+        while (budget > 0 && queue.length) {
+          const c = queue[0]!;
+          const part = c.subarray(0, budget);
+          budget -= part.length;
+          if (part.length === c.length) queue.shift();
+          else queue[0] = c.subarray(part.length);
+          res.write(part);
+        }
+        if (queue.length === 0 && ended) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 100);
+      res.on('close', () => clearInterval(timer));
+      upRes.on('data', (chunk: Buffer) => queue.push(chunk));
+      upRes.once('end', () => (ended = true));
       return;
     }
     if (fault.kind === 'corrupt') {

@@ -40,7 +40,8 @@ describe('D-Bus: the agent and an unprivileged caller', () => {
     await scene.build('hello', helloWorldImage());
     const unit = (await fs.readFile(path.join(REPO, 'units/berth-agent.service'), 'utf8')).replace(
       'ExecStart=/usr/bin/berth agent',
-      `ExecStart=${process.execPath} ${BERTH} --root ${scene.env.root} agent --policy ${scene.env.policy}${process.env['BERTH_FROM_SOURCE'] ? '\nEnvironment=BERTH_FROM_SOURCE=1' : ''}`,
+      // with berth's private /tmp, like every berth the write check watches
+      `ExecStart=${scene.privateTmpArgv([process.execPath, BERTH, '--root', scene.env.root, 'agent', '--policy', scene.env.policy]).join(' ')}${process.env['BERTH_FROM_SOURCE'] ? '\nEnvironment=BERTH_FROM_SOURCE=1' : ''}`,
     );
     await fs.writeFile(path.join(host.unitDir, 'berth-agent.service'), unit);
     const conf = await host.exec('sh', ['-c', `mkdir -p /etc/dbus-1/system.d && cp ${path.join(REPO, 'units/org.berth.Manager1.conf')} /etc/dbus-1/system.d/`]);

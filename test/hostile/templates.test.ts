@@ -7,7 +7,7 @@
  * anything is written). A container installed before keeps running.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FixtureFile, FixtureImageSpec } from '../fixtures/oci-image.ts';
@@ -75,11 +75,39 @@ describe('hostile templates and host files', () => {
   };
 
   it('the write check itself sees a write to /etc, /run or /tmp (a check of the check)', async () => {
-    const host = scene.env.host;
-    for (const file of ['/etc/berth-probe', '/run/berth-probe', `/tmp/berth-probe-${process.pid}`]) {
-      await assert.rejects(scene.unchangedBy(() => host.exec('touch', [file])), /nothing written/, file);
-      const rm = await host.exec('rm', ['-f', file]);
+    // Written as berth would write them: by a process run like berth, so /tmp is berth's /tmp.
+    const probes: [string, RegExp][] = [
+      ['/etc/berth-probe', /nothing written on the host/],
+      ['/run/berth-probe', /nothing written in \/run/],
+      [`/tmp/berth-probe-${process.pid}`, /nothing written in \/tmp/],
+      [`/tmp/berth-probe-${process.pid}-dir/`, /nothing written in \/tmp/],
+    ];
+    for (const [file, message] of probes) {
+      const write = file.endsWith('/') ? ['mkdir', [file]] as const : ['touch', [file]] as const;
+      await assert.rejects(scene.unchangedBy(() => scene.asBerth(write[0], [...write[1]])), message, file);
+      if (file.startsWith('/tmp/')) {
+        // Berth's /tmp is not the machine's: the probe landed in the scene's directory, nowhere else.
+        await access(path.join(scene.tmp, path.relative('/tmp', file)));
+        await assert.rejects(access(file), { code: 'ENOENT' }, file);
+      }
+      const rm = await scene.asBerth('rm', ['-rf', file]);
       assert.equal(rm.code, 0, rm.stderr);
+    }
+  });
+
+  it('the write check ignores what others write to the machine\'s /tmp and /run meanwhile', async () => {
+    const tmpFile = path.join('/tmp', `berth-other-${process.pid}`);
+    const runFile = path.join('/run', `berth-other-${process.pid}`);
+    try {
+      await scene.unchangedBy(async () => {
+        await writeFile(tmpFile, 'another program\n');
+        await writeFile(runFile, 'another program\n');
+        // and a process inside the test host that is not berth, writing to the machine's /tmp
+        const r = await scene.env.host.exec('touch', [`${tmpFile}-inside`]);
+        assert.equal(r.code, 0, r.stderr);
+      });
+    } finally {
+      await Promise.all([tmpFile, runFile, `${tmpFile}-inside`].map((f) => rm(f, { force: true })));
     }
   });
 

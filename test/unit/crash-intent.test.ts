@@ -11,8 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { absentHostFiles, planHostFiles } from '../../src/deploy/hostfs.ts';
-import { Journal, readIntents, removeIntent, writeIntent, type PullIntent } from '../../src/deploy/intent.ts';
+import { absentHostFiles } from '../../src/deploy/hostfs.ts';
+import { planHostFiles } from '../../src/render/hostfs-plan.ts';
+import { Journal, readIntents, removeIntent, writeIntent, type ImagesIntent } from '../../src/deploy/intent.ts';
 import { Paths } from '../../src/deploy/paths.ts';
 import { checkDeployments } from '../../src/ops/check-deployments.ts';
 import { silentReporter } from '../../src/ops/context.ts';
@@ -61,19 +62,26 @@ describe('intent records and the deployment check', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('round-trip, pulls first; a temp file of an unfinished write is dropped; removal leaves none', async () => {
+  it('round-trip, images first; a temp file of an unfinished write is dropped; removal leaves none', async () => {
     const root = path.join(dir, 'root1');
     await fs.mkdir(root);
     const journal = new Journal(root, { op: 'update', name: 'web', phase: 'stage', fromSlot: 0, toSlot: 1, newSlot: true });
     await journal.write();
     await journal.write({ phase: 'switch', unitEnabled: true, unitActive: false });
-    const pull: PullIntent = { version: 1, kind: 'pull', pid: 1, started: 'x', reference: 'docker://r/a:1', manifestDigest: `sha256:${'a'.repeat(64)}` };
+    const pull: ImagesIntent = {
+      version: 1,
+      kind: 'images',
+      op: 'load',
+      pid: 1,
+      started: 'x',
+      images: [{ reference: 'docker://r/a:1', manifestDigest: `sha256:${'a'.repeat(64)}`, created: true }],
+    };
     await writeIntent(root, pull);
     await fs.writeFile(path.join(root, 'intents', '.web.json.tmp-99'), '{"torn');
     const read = await readIntents(root);
-    assert.deepEqual(read.map((i) => i.kind), ['pull', 'container']);
+    assert.deepEqual(read.map((i) => i.kind), ['images', 'container']);
     assert.deepEqual({ ...read[1], pid: 0, started: '' }, { ...journal.intent, pid: 0, started: '' });
-    assert.deepEqual(await fs.readdir(path.join(root, 'intents')), ['@pull.json', 'web.json']);
+    assert.deepEqual(await fs.readdir(path.join(root, 'intents')), ['@images.json', 'web.json']);
     await journal.done();
     await removeIntent(root, pull);
     assert.deepEqual(await readIntents(root), []);

@@ -3,7 +3,8 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { applyHostFiles, planHostFiles, removeHostFiles } from '../../src/deploy/hostfs.ts';
+import { applyHostFiles, removeHostFiles } from '../../src/deploy/hostfs.ts';
+import { planHostFiles } from '../../src/render/hostfs-plan.ts';
 import type { HostfsEntry } from '../../src/render/exports.ts';
 
 let tmp: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planHostFiles, sha256Hex, type PlannedHostFile } from '../../src/deploy/hostfs.ts';
+import { planHostFiles, sha256Hex, type PlannedHostFile } from '../../src/render/hostfs-plan.ts';
 import type { HostfsEntry } from '../../src/render/exports.ts';
 
 const values = { NAME: 'etcd', CONF_DIRECTORY: '/etc', RUNTIME: '/usr/sbin/runc' };

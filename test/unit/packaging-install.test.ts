@@ -37,7 +37,8 @@ describe('packaging/install.sh', { timeout: 300_000 }, () => {
     'etc/systemd/system/berth-auto-update.timer',
     'etc/systemd/system/berth-apply.service',
     'etc/dbus-1/system.d/org.berth.Manager1.conf',
-    'usr/local/share/man/man1/berth.1',
+    'usr/local/share/man/man8/berth.8',
+    'usr/local/share/man/man8/berth-install.8',
     'usr/local/share/bash-completion/completions/berth',
   ];
 

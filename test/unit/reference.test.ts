@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatReference, parseImageReference } from '../../src/image/reference.ts';
+import { formatReference, parseImageReference } from '../../src/transport/index.ts';
 import { defaultName } from '../../src/ops/install.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addNotifySocket, type RuntimeSpec } from '../../src/render/oci-config.ts';
-import { checkReadiness, readinessFromLabels, readyCheckArgs, splitHostPort } from '../../src/render/readiness.ts';
+import { checkReadiness, readinessFromLabels, readyCheckArgs, splitHostPort } from '../../src/runtime/readiness.ts';
 import { pathsCreatedBy } from '../../src/render/tmpfiles.ts';
 import { runModeOf } from '../../src/render/unit-runtime.ts';
 

@@ -25,7 +25,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Ordering } from '../../src/render/ordering.ts';
-import { checkReadiness, type Readiness } from '../../src/render/readiness.ts';
+import { checkReadiness, type Readiness } from '../../src/runtime/readiness.ts';
 import { execLine } from '../../src/render/unit-file.ts';
 import { runModeOf } from '../../src/render/unit-runtime.ts';
 import { renderUnit } from '../../src/render/service.ts';

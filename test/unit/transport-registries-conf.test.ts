@@ -6,10 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import {
   findRegistry, loadRegistriesConf, parseRegistriesConf, pullSources, shortNameCandidates,
 } from '../../src/image/registries-conf.ts';
-import {
-  formatReference, parseDockerReference, parseImageReference, repositoryBaseName,
-  type ShortNameReference,
-} from '../../src/image/reference.ts';
+import { parseDockerReference, type ShortNameReference } from '../../src/image/reference.ts';
+import { formatReference, parseImageReference, repositoryBaseName } from '../../src/transport/index.ts';
 
 const D = `sha256:${'b'.repeat(64)}`;
 

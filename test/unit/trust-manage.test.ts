@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import { isBerthError } from '../../src/errors.ts';
 import { digestOf, encodedOf } from '../../src/image/digest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { checkTrust } from '../../src/trust/index.ts';
 import { parseScopeArgument, setDefaultTrust, setTrust, showTrust } from '../../src/trust/manage.ts';
 import { buildPayload } from '../../src/trust/payload.ts';

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isBerthError } from '../../src/errors.ts';
 import { digestOf } from '../../src/image/digest.ts';
-import { parseImageReference } from '../../src/image/reference.ts';
+import { parseImageReference } from '../../src/transport/index.ts';
 import { parseDockerIdentity, refMatchesPrefix, validIdentityPrefix } from '../../src/trust/identity.ts';
 import { identityMismatch } from '../../src/trust/match.ts';
 import { buildPayload, parseUntrustedPayload } from '../../src/trust/payload.ts';
 import { parsePolicy, requirementsFor, type Policy, type SignedIdentity } from '../../src/trust/policy.ts';
-import { dockerScopes } from '../../src/trust/scopes.ts';
+import { dockerScopes } from '../../src/transport/docker/scopes.ts';
 import { parseStrictJson } from '../../src/strict-json.ts';
 
 const policy = (doc: unknown): Policy => parsePolicy(Buffer.from(JSON.stringify(doc)), '/etc/containers/policy.json');

@@ -11,9 +11,10 @@ import type { Readable } from 'node:stream';
 import { BerthError } from '../../errors.ts';
 import { digestOf, type Digest } from '../../image/digest.ts';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MediaType, parseJson, type Platform } from '../../image/manifest.ts';
-import { dockerName, formatReference, parseDockerReference, type DockerArchiveReference } from '../../image/reference.ts';
+import { dockerName, parseDockerReference } from '../../image/reference.ts';
 import { archivePath, TarIndex, type TarEntry } from '../tarfile/tar_index.ts';
 import type { BlobDescriptor, BlobOptions, ImageSource, UntrustedManifest } from '../types.ts';
+import { formatDockerArchiveReference, type DockerArchiveReference } from './reference.ts';
 
 /** Docker's own type for uncompressed layers (distribution's schema2.MediaTypeUncompressedLayer). */
 export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
@@ -108,7 +109,7 @@ export class DockerArchiveImageSource implements ImageSource {
 
   private constructor(reference: DockerArchiveReference, tar: TarIndex, manifest: Buffer, blobs: Map<string, TarEntry>, platform: Platform | undefined) {
     this.reference = reference;
-    this.description = formatReference(reference);
+    this.description = formatDockerArchiveReference(reference);
     this.platform = platform;
     this.#tar = tar;
     this.#manifest = manifest;
@@ -117,7 +118,7 @@ export class DockerArchiveImageSource implements ImageSource {
   }
 
   static async open(reference: DockerArchiveReference, platform?: Platform): Promise<DockerArchiveImageSource> {
-    const description = formatReference(reference);
+    const description = formatDockerArchiveReference(reference);
     const tar = await TarIndex.open(reference.file, 'docker-archive');
     const bytes = await tar.read('manifest.json', MAX_MANIFEST_BYTES, 'manifest.json');
     if (bytes === undefined) throw new BerthError('IMAGE_NOT_FOUND', `${reference.file} is not a docker-archive (no manifest.json)`, { hint: 'create it with docker save or skopeo copy ... docker-archive:FILE' });

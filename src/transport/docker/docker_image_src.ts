@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { BerthError, isBerthError } from '../../errors.ts';
 import { parseDigest, type Digest } from '../../image/digest.ts';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Platform } from '../../image/manifest.ts';
-import { formatReference, registryApiHost, type DockerReference } from '../../image/reference.ts';
+import { formatDockerReference, registryApiHost, type DockerReference } from '../../image/reference.ts';
 import { loadRegistriesConf, pullSources, type RegistriesConf } from '../../image/registries-conf.ts';
 import type { BlobDescriptor, BlobOptions, ImageSource, SourceOptions, UntrustedManifest } from '../types.ts';
 import { CredentialStore } from './auth_file.ts';
@@ -55,7 +55,7 @@ export class DockerImageSource implements ImageSource {
 
   private constructor(reference: DockerReference, endpoints: Endpoint[], external: RegistryClient, options: SourceOptions, platform: Platform | undefined) {
     this.reference = reference;
-    this.description = formatReference(reference);
+    this.description = formatDockerReference(reference);
     this.endpoints = endpoints;
     this.external = external;
     this.platform = platform;
@@ -80,7 +80,7 @@ export class DockerImageSource implements ImageSource {
       const host = registryApiHost(s.ref);
       const tls = await loadRegistryTls(host, options.certDir);
       const client = new RegistryClient({ host, tlsVerify, credentials: await credentials.lookup(s.ref.registry, s.ref.repository), tls, ...common });
-      endpoints.push({ ref: s.ref, client, mirror: s.mirror, description: formatReference(s.ref) });
+      endpoints.push({ ref: s.ref, client, mirror: s.mirror, description: formatDockerReference(s.ref) });
     }
     const external = new RegistryClient({ host: 'a layer URL', tlsVerify: options.tlsVerify ?? true, ...common });
     return new DockerImageSource(reference, endpoints, external, options, context.platform);

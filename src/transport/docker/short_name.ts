@@ -7,7 +7,7 @@
  */
 import { BerthError, isBerthError } from '../../errors.ts';
 import type { Platform } from '../../image/manifest.ts';
-import { formatReference, type ShortNameReference } from '../../image/reference.ts';
+import { formatDockerReference, formatShortName, type ShortNameReference } from '../../image/reference.ts';
 import { loadRegistriesConf, shortNameCandidates } from '../../image/registries-conf.ts';
 import type { SourceOptions } from '../types.ts';
 import { CredentialStore } from './auth_file.ts';
@@ -29,10 +29,10 @@ export async function openShortName(ref: ShortNameReference, options: SourceOpti
     } catch (e) {
       await source?.close();
       if (!(isBerthError(e) && SKIPPABLE.has(e.code))) throw e;
-      tried.push(`${formatReference(candidate)}: ${e.message}`);
+      tried.push(`${formatDockerReference(candidate)}: ${e.message}`);
     }
   }
-  throw new BerthError('IMAGE_NOT_FOUND', `short name ${formatReference(ref)} not found in any search registry (tried ${candidates.map((c) => c.registry).join(', ')})`, {
+  throw new BerthError('IMAGE_NOT_FOUND', `short name ${formatShortName(ref)} not found in any search registry (tried ${candidates.map((c) => c.registry).join(', ')})`, {
     hint: 'check the name, or write the registry explicitly (docker://HOST/REPO:TAG)',
     details: tried,
   });

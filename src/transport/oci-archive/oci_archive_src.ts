@@ -6,10 +6,10 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../image/digest.ts';
 import type { Platform } from '../../image/manifest.ts';
-import { formatReference, type OciArchiveReference } from '../../image/reference.ts';
 import { OciLayout, type LayoutFiles } from '../oci/layout.ts';
 import { TarIndex } from '../tarfile/tar_index.ts';
 import type { BlobDescriptor, BlobOptions, ImageSource, UntrustedManifest } from '../types.ts';
+import { formatOciArchiveReference, type OciArchiveReference } from './reference.ts';
 
 class ArchiveFiles implements LayoutFiles {
   readonly where: string;
@@ -38,7 +38,7 @@ export class OciArchiveImageSource implements ImageSource {
 
   private constructor(reference: OciArchiveReference, tar: TarIndex, platform: Platform | undefined) {
     this.reference = reference;
-    this.description = formatReference(reference);
+    this.description = formatOciArchiveReference(reference);
     this.platform = platform;
     this.#layout = new OciLayout(new ArchiveFiles(tar), reference.ref, this.description, `oci-archive:${reference.file}:NAME`);
   }

@@ -5,9 +5,9 @@ import type { Readable } from 'node:stream';
 import { BerthError, errnoCode } from '../../errors.ts';
 import type { Digest } from '../../image/digest.ts';
 import type { Platform } from '../../image/manifest.ts';
-import { formatReference, type OciLayoutReference } from '../../image/reference.ts';
 import type { BlobDescriptor, BlobOptions, ImageSource, UntrustedManifest } from '../types.ts';
 import { OciLayout, type LayoutFiles } from './layout.ts';
+import { formatOciReference, type OciLayoutReference } from './reference.ts';
 
 /** A layout's files in a directory. Names come from layout.ts (fixed names or validated digests). */
 export class DirectoryFiles implements LayoutFiles {
@@ -61,7 +61,7 @@ export class OciImageSource implements ImageSource {
 
   constructor(reference: OciLayoutReference, platform?: Platform) {
     this.reference = reference;
-    this.description = formatReference(reference);
+    this.description = formatOciReference(reference);
     this.platform = platform;
     this.#layout = new OciLayout(new DirectoryFiles(reference.dir), reference.ref, this.description, `oci:${reference.dir}:NAME`);
   }

@@ -1,9 +1,10 @@
 /**
  * Random access to the regular files of an uncompressed tar archive, without
  * extracting it: one pass over the headers records where each file's data
- * is; reads are then ranges of the archive file. Understands ustar, GNU long
- * names and PAX path/size records. Entry names are only lookup keys here,
- * never filesystem paths; names from the archive's own JSON must pass
+ * is; reads are then ranges of the archive file. Every header decision is
+ * image/tar-header.ts's, shared with the store's layer reader, so both read
+ * an archive the same way. Entry names are only lookup keys here, never
+ * filesystem paths; names from the archive's own JSON must pass
  * archivePath() first.
  */
 import fs from 'node:fs';
@@ -11,6 +12,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BerthError, errnoCode } from '../../errors.ts';
+import { TAR_BLOCK, TarHeaderDecoder, tarPadding, type TarHeader } from '../../image/tar-header.ts';
 
 export interface TarEntry {
   readonly name: string;
@@ -19,9 +21,7 @@ export interface TarEntry {
   readonly size: number;
 }
 
-const BLOCK = 512;
 const MAX_ENTRIES = 100_000;
-const MAX_META_BYTES = 1024 * 1024;
 
 function corrupt(file: string, why: string): BerthError {
   return new BerthError('MANIFEST_INVALID', `${file} is not a valid tar archive: ${why}`, { hint: 'the archive is truncated or corrupt; create it again' });
@@ -64,49 +64,38 @@ export function archivePath(untrusted: unknown, what: string, archive: string): 
   return key;
 }
 
-function cString(b: Buffer, start: number, len: number): string {
-  const s = b.subarray(start, start + len);
-  const nul = s.indexOf(0);
-  return (nul < 0 ? s : s.subarray(0, nul)).toString('utf8');
-}
-
-function octal(b: Buffer, start: number, len: number, file: string): number {
-  const f = b.subarray(start, start + len);
-  if ((f[0]! & 0x80) !== 0) {
-    // GNU base-256: big-endian, first byte's top bit is the marker.
-    let v = f[0]! & 0x7f;
-    for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
-    if (!Number.isSafeInteger(v)) throw corrupt(file, 'a size is too large');
-    return v;
+/**
+ * Every entry of the tar file open as `handle`, in order, with the offset of
+ * its data; `visit` may throw to stop. The data and padding of every entry
+ * must be in the file, as the streaming reader requires.
+ */
+export async function scanTar(handle: fsp.FileHandle, file: string, visit: (h: TarHeader, dataOffset: number) => void): Promise<void> {
+  const { size: fileSize } = await handle.stat();
+  const decoder = new TarHeaderDecoder(file);
+  const read = async (len: number, at: number): Promise<Buffer> => {
+    const buf = Buffer.alloc(len);
+    let have = 0;
+    while (have < len) {
+      const { bytesRead } = await handle.read(buf, have, len - have, at + have);
+      if (bytesRead === 0) break;
+      have += bytesRead;
+    }
+    return buf.subarray(0, have);
+  };
+  let pos = 0;
+  for (;;) {
+    const step = decoder.header(await read(TAR_BLOCK, pos), pos);
+    if (step.kind === 'zero') decoder.end(await read(TAR_BLOCK, pos + TAR_BLOCK));
+    if (step.kind === 'zero' || step.kind === 'end') return;
+    const data = pos + TAR_BLOCK;
+    const size = step.kind === 'extended' ? step.size : step.header.size;
+    const next = data + size + tarPadding(size);
+    // The streaming reader hands out a header before it finds its data cut off; so does this.
+    if (step.kind === 'extended') decoder.extended(await read(size, data));
+    else visit(step.header, data);
+    if (next > fileSize) throw decoder.truncated(fileSize);
+    pos = next;
   }
-  const s = cString(f, 0, len).trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw corrupt(file, `bad number ${JSON.stringify(s)} in a header`);
-  return parseInt(s, 8);
-}
-
-function checksumOk(h: Buffer): boolean {
-  const stored = parseInt(cString(h, 148, 8).trim() || 'x', 8);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-  return stored === sum;
-}
-
-/** PAX extended header records: "LEN key=value\n"... */
-function paxRecords(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let i = 0;
-  while (i < data.length) {
-    const sp = data.indexOf(0x20, i);
-    if (sp < 0) break;
-    const len = Number(data.subarray(i, sp).toString('ascii'));
-    if (!Number.isSafeInteger(len) || len <= sp - i || i + len > data.length) break;
-    const rec = data.subarray(sp + 1, i + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    i += len;
-  }
-  return out;
 }
 
 export class TarIndex {
@@ -131,76 +120,28 @@ export class TarIndex {
       throw new BerthError(missing ? 'IMAGE_NOT_FOUND' : 'IO_ERROR', `cannot open ${what} ${file}: ${missing ? 'no such file' : (e as Error).message}`, { hint: 'check the path', cause: e });
     }
     try {
-      const { size: fileSize } = await handle.stat();
-      const header = Buffer.alloc(BLOCK);
-      const readAt = async (buf: Buffer, len: number, pos: number) => {
-        const { bytesRead } = await handle.read(buf, 0, len, pos);
-        return bytesRead;
-      };
       const magic = Buffer.alloc(4);
-      await readAt(magic, 4, 0);
+      await handle.read(magic, 0, 4, 0);
       if (magic[0] === 0x1f && magic[1] === 0x8b) throw new BerthError('USAGE', `${what} ${file} is gzip-compressed`, { hint: 'only uncompressed tar archives are read; decompress it first (gunzip)' });
       if (magic.readUInt32LE(0) === 0xfd2fb528) throw new BerthError('USAGE', `${what} ${file} is zstd-compressed`, { hint: 'only uncompressed tar archives are read; decompress it first (zstd -d)' });
 
       const entries = new Map<string, TarEntry>();
-      let pos = 0;
-      let longName: string | undefined;
-      let longLink: string | undefined;
       const links = new Map<string, string | undefined>();
-      let pax: Map<string, string> | undefined;
       let count = 0;
-      for (;;) {
-        const n = await readAt(header, BLOCK, pos);
-        if (n === 0) break; // EOF without end marker: tolerated (as GNU tar does)
-        if (n < BLOCK) throw corrupt(file, 'truncated header');
-        if (header.every((b) => b === 0)) break; // end of archive
-        if (!checksumOk(header)) throw corrupt(file, `bad header checksum at byte ${pos}`);
+      await scanTar(handle, file, (h, data) => {
         if (++count > MAX_ENTRIES) throw corrupt(file, `more than ${MAX_ENTRIES} entries`);
-        const type = String.fromCharCode(header[156]!);
-        let size = octal(header, 124, 12, file);
-        const data = pos + BLOCK;
-        let name = cString(header, 0, 100);
-        if (cString(header, 257, 5) === 'ustar') {
-          const prefix = cString(header, 345, 155);
-          if (prefix !== '') name = `${prefix}/${name}`;
+        if (h.type !== 'file' && h.type !== 'hardlink' && h.type !== 'symlink') return;
+        const key = entryKey(h.name);
+        if (entries.has(key) || links.has(key)) throw corrupt(file, `${JSON.stringify(key.slice(0, 200))} appears twice`);
+        if (h.type === 'file') {
+          entries.set(key, { name: key, offset: data, size: h.size });
+          return;
         }
-        if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
-          if (size > MAX_META_BYTES) throw corrupt(file, 'an extended header is too large');
-          const meta = Buffer.alloc(size);
-          if ((await readAt(meta, size, data)) < size) throw corrupt(file, 'truncated extended header');
-          if (type === 'L') longName = cString(meta, 0, size);
-          else if (type === 'K') longLink = cString(meta, 0, size);
-          else if (type === 'x') pax = paxRecords(meta);
-        } else {
-          if (pax?.has('path')) name = pax.get('path')!;
-          else if (longName !== undefined) name = longName;
-          if (pax?.has('size')) {
-            const s = Number(pax.get('size'));
-            if (!Number.isSafeInteger(s) || s < 0) throw corrupt(file, 'bad PAX size');
-            size = s;
-          }
-          longName = undefined;
-          if (type === '0' || type === '\0' || type === '7' || type === '1' || type === '2') {
-            const key = entryKey(name);
-            if (entries.has(key) || links.has(key)) throw corrupt(file, `${JSON.stringify(key.slice(0, 200))} appears twice`);
-            if (type === '1' || type === '2') {
-              // docker save links duplicate layers; the target is resolved inside the archive only.
-              // Symlinks are relative to their directory, hard links to the archive root.
-              const target = pax?.has('linkpath') ? pax.get('linkpath')! : longLink ?? cString(header, 157, 100);
-              const dir = type === '2' ? key.split('/').slice(0, -1).join('/') : '';
-              links.set(key, target.startsWith('/') ? undefined : normalizeInside(`${dir}/${target}`));
-            } else {
-              if (data + size > fileSize) throw corrupt(file, `${JSON.stringify(name.slice(0, 200))} is cut off`);
-              entries.set(key, { name: key, offset: data, size });
-            }
-          }
-          longLink = undefined;
-          pax = undefined;
-        }
-        // Directories, links and devices have no data blocks that matter here.
-        const dataSize = type === '1' || type === '2' || type === '3' || type === '4' || type === '5' || type === '6' ? 0 : size;
-        pos = data + Math.ceil(dataSize / BLOCK) * BLOCK;
-      }
+        // docker save links duplicate layers; the target is resolved inside the archive only.
+        // Symlinks are relative to their directory, hard links to the archive root.
+        const dir = h.type === 'symlink' ? key.split('/').slice(0, -1).join('/') : '';
+        links.set(key, h.linkname.startsWith('/') ? undefined : normalizeInside(`${dir}/${h.linkname}`));
+      });
       return new TarIndex(path.resolve(file), entries, links);
     } finally {
       await handle.close();

@@ -3,12 +3,13 @@
  * host's platform, checks every digest it can know, and caps every read.
  */
 import { BerthError } from '../errors.ts';
-import type { BlobDescriptor, ImageSource, UntrustedManifest } from '../transport/types.ts';
-import { algorithmOf, digestOf, verifiedStream, type Digest } from './digest.ts';
+import { algorithmOf, digestOf, verifiedStream, type Digest } from '../image/digest.ts';
 import {
   hostPlatform, MAX_CONFIG_BYTES, parseImageConfig, parseManifest, selectPlatform,
   type Descriptor, type ImageConfig, type ImageManifest, type Platform,
-} from './manifest.ts';
+} from '../image/manifest.ts';
+import { pinnedDigest } from './index.ts';
+import type { BlobDescriptor, ImageSource, UntrustedManifest } from './types.ts';
 
 export interface ResolvedImage {
   /** Digest of the image manifest (not of an index that pointed to it). */
@@ -29,7 +30,7 @@ export interface ResolveOptions {
 export async function resolveImage(source: ImageSource, options: ResolveOptions | Platform = {}): Promise<ResolvedImage> {
   const o: ResolveOptions = 'os' in options ? { platform: options } : options;
   const platform = o.platform ?? source.platform ?? hostPlatform();
-  const pinned = source.reference.transport === 'docker' ? source.reference.digest : undefined;
+  const pinned = pinnedDigest(source.reference);
   let fetched = o.top ?? (await source.getManifest());
   let digest = checkManifestDigest(fetched.untrustedBytes, pinned ?? fetched.claimedDigest, source.description);
   let parsed = parseManifest(fetched.untrustedBytes, fetched.mediaType, `manifest of ${source.description}`);
@@ -76,14 +77,6 @@ async function readBlobCapped(source: ImageSource, d: Descriptor, cap: number, w
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-/** "os/arch[/variant]" (or a Platform already) as a Platform. */
-export function parsePlatformOption(value: string | Platform): Platform {
-  if (typeof value !== 'string') return value;
-  const m = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(value);
-  if (!m) throw new BerthError('USAGE', `invalid platform ${JSON.stringify(value)}`, { hint: 'use OS/ARCH[/VARIANT], e.g. linux/arm64/v8' });
-  return { os: m[1]!, architecture: m[2]!, ...(m[3] ? { variant: m[3] } : {}) };
 }
 
 /**
