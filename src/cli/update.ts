@@ -63,9 +63,13 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       if (args.all) {
         // One ordered transaction (ops/update-all.ts): all staged, switched in dependency order, all rolled back if one fails.
         const { updateAll } = await import('../ops/update-all.ts');
+        // Nothing installed: say so, without touching systemd.
+        if ((await (await import('../ops/update.ts')).installedNames(ctx, args.auto)).length === 0) {
+          if (args.json) return (await import('./output.ts')).printJson({ results: [], failed: [] });
+          return void process.stdout.write(args.auto ? 'nothing to update: no container was installed with --auto-update\n' : 'nothing to update: no container is installed\n');
+        }
         const r = await updateAll(ctx, args.auto, options);
         if (args.json) (await import('./output.ts')).printJson({ results: r.results, failed: r.results.filter((x) => x.error !== undefined).map((x) => `${x.name}: ${x.error}`) });
-        else if (r.results.length === 0) process.stdout.write(args.auto ? 'nothing to update: no container was installed with --auto-update\n' : 'nothing to update: no container is installed\n');
         else for (const x of r.results) process.stdout.write(`${x.message}${x.state ? ` [${x.state.activeState}/${x.state.subState}]` : ''}\n`);
         if (r.error) throw r.error;
         return;
