@@ -166,7 +166,8 @@ describe('lifecycle: update, rollback, uninstall, locking, units', () => {
     }
     await fs.chmod(BERTH, 0o755);
     const files = (await fs.readdir(dir)).map((f) => path.join(dir, f));
-    const r = await host.exec('systemd-analyze', ['verify', ...files]);
+    // --man=no: the units name berth's man pages, which the .deb installs and this host may lack.
+    const r = await host.exec('systemd-analyze', ['verify', '--man=no', ...files]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr.trim(), '', r.stderr);
   });

@@ -418,7 +418,8 @@ describe('berth store commands, end to end', () => {
     const r = await runCommand('script', ['-qec', cmd, '/dev/null'], { TERM: 'xterm' });
     assert.equal(r.code, 0, r.stdout);
     assert.match(r.stdout, /\n(?:\x1b\[2m)? {2}layer 2\/2 [0-9a-f]{12} downloading \d+ B/, 'a line per layer while it downloads');
-    assert.match(r.stdout, /\x1b\[1A\r\x1b\[2K(?:\x1b\[2m)? {2}layer 2\/2 [0-9a-f]{12} \d+ B: \d+ entries, \d+ B new/, 'redrawn in place (cursor up, clear line) when done');
+    assert.match(r.stdout, /\x1b\[\d+A\r?\x1b\[2K(?:\x1b\[2m)? {2}layer 2\/2 [0-9a-f]{12} \d+ B: \d+ entries, \d+ B new/, 'redrawn in place (cursor up, clear line) when done');
+    assert.match(r.stdout, / {2}total \d+ B in [\d.]+ s, \d+ B\/s/, 'a total with its rate');
     assert.match(r.stdout, new RegExp(`${esc(ref('store/tty:1'))}: ${other1.manifestDigest}`));
   });
 });
