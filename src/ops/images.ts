@@ -1,7 +1,7 @@
 /** berth pull, images, inspect, rmi, prune, verify: the store as users see it. */
 import fs from 'node:fs/promises';
 import { BerthError, errnoCode } from '../errors.ts';
-import { parseDigest, type Digest } from '../image/digest.ts';
+import { parseDigest } from '../image/digest.ts';
 import { formatPlatform } from '../image/manifest.ts';
 import { formatReference, parseImageReference } from '../transport/index.ts';
 import { readInfo } from '../deploy/info.ts';
@@ -129,7 +129,9 @@ export async function verify(ctx: OpContext, repair: boolean): Promise<FullVerif
   }
   // The deployment check is quick and needs a quiet moment; the store re-hash may take long and runs unlocked, as before.
   const checked = asRoot ? await locked(ctx, 'verify', state, { recover: false }) : await state();
-  const store = await Store.openExisting(ctx.paths.root);
+  // As root, opening the store for real also clears staging a killed berth left (what recovery would do).
+  const existing = await Store.openExisting(ctx.paths.root);
+  const store = existing !== undefined && asRoot ? await Store.open(ctx.paths.root) : existing;
   return { store: store === undefined ? { ok: true, checked: { objects: 0, layers: 0, images: 0 }, problems: [], repaired: 0 } : await store.verify({ repair }), ...checked };
 }
 

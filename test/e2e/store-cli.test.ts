@@ -151,7 +151,7 @@ describe('berth store commands, end to end', () => {
     const r = await pull('--quiet', ref('store/web:1'));
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '', '--quiet prints no progress');
-    assert.match(r.stdout, new RegExp(`^${esc(ref('store/web:1'))}: ${web1.manifestDigest}\n  2 layer\\(s\\): 2 fetched, 0 already stored; [\\d.]+ MiB of new objects\n$`));
+    assert.equal(r.stdout, `${web1.manifestDigest}\n`, 'as podman pull -q: only the digest');
     const afterWeb = await objects();
 
     // The second image shares the busybox layer: it is not fetched, and only the tools layer's new files become objects.
@@ -311,7 +311,7 @@ describe('berth store commands, end to end', () => {
     assert.equal(bad.code, 5, bad.stdout + bad.stderr);
     assert.match(bad.stdout, new RegExp(`^problem: object ${key} is corrupt: its content or metadata changed$`, 'm'));
     assert.match(bad.stdout, new RegExp(`^problem: layer ${web2.layers[1]!.diffId} needs 1 missing or corrupt object\\(s\\), e\\.g\\. ${key}$`, 'm'));
-    assert.match(bad.stdout, new RegExp(`^problem: image ${web2.manifestDigest} needs 1 missing or damaged layer\\(s\\)`, 'm'));
+    assert.match(bad.stdout, new RegExp(`^problem: image ${web2.manifestDigest} \\(${esc(ref('store/web:1'))}\\) needs 1 missing or damaged layer\\(s\\)`, 'm'), 'the image is named by its references too');
     assert.match(bad.stderr, /^berth: error: the store has 3 problem\(s\) \(run berth verify --repair/m);
 
     const repair = await berth('verify', '--repair');
@@ -419,7 +419,7 @@ describe('berth store commands, end to end', () => {
     assert.equal(r.code, 0, r.stdout);
     assert.match(r.stdout, /\n(?:\x1b\[2m)? {2}layer 2\/2 [0-9a-f]{12} downloading \d+ B/, 'a line per layer while it downloads');
     assert.match(r.stdout, /\x1b\[\d+A\r?\x1b\[2K(?:\x1b\[2m)? {2}layer 2\/2 [0-9a-f]{12} \d+ B: \d+ entries, \d+ B new/, 'redrawn in place (cursor up, clear line) when done');
-    assert.match(r.stdout, / {2}total \d+ B in [\d.]+ s, \d+ B\/s/, 'a total with its rate');
+    assert.match(r.stdout, / {2}total .+ in [\d.]+ s, [\d.]+ (B|KiB|MiB)\/s/, 'a total with its rate');
     assert.match(r.stdout, new RegExp(`${esc(ref('store/tty:1'))}: ${other1.manifestDigest}`));
   });
 });
