@@ -162,6 +162,17 @@ containers:
     assert.equal((await berth('uninstall', 'labelled')).code, 0);
   });
 
+  it('--ready-cmd runs its command inside the container until it succeeds', async () => {
+    // The stand-in writes /tmp/www/index.html (in its own tmpfs) only once its delay is over.
+    const r = await berth('install', '--policy', policy, '--tls-verify=false', '--name', 'cmdprobe', '--set', `PORT=${labelPort}`, '--ready-cmd', 'test -s /tmp/www/index.html', image('etcd'));
+    assert.equal(r.code, 0, r.stderr);
+    const started = await usec('cmdprobe.service', 'ExecMainStartTimestampMonotonic');
+    const active = await usec('cmdprobe.service', 'ActiveEnterTimestampMonotonic');
+    assert.ok(active - started >= (DELAY_S - 0.5) * 1e6, 'the command probe held the start until the file existed in the container');
+    assert.match(await host.journal('cmdprobe.service'), /ready: cmd test -s \/tmp\/www\/index\.html passed/);
+    assert.equal((await berth('uninstall', 'cmdprobe')).code, 0);
+  });
+
   it('a probe that never passes fails the install with exit 7 and leaves nothing', async () => {
     const never = await unusedPort();
     const r = await berth('install', '--policy', policy, '--tls-verify=false', '--name', 'never', '--set', `PORT=${port + 0}`, '--ready-tcp', `127.0.0.1:${never}`, '--ready-timeout', '3', image('docker'));
