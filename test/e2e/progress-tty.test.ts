@@ -8,8 +8,8 @@
  * assertion: the 25 % marks come whatever the machine's speed.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -86,5 +86,26 @@ describe('pull progress through a throttled registry', { skip: missing.length ? 
     assert.ok(mine.filter((l) => /downloading .*, [\d.]+ (?:[KMG]i)?B\/s$/.test(l)).length >= 3, `periodic lines with a rate:\n${r.stderr}`);
     assert.match(mine.at(-1)!, /entries, .* new in [\d.]+ s, [\d.]+ (?:[KMG]i)?B\/s$/, r.stderr);
     assert.match(r.stderr, /^  total [\d.]+ (?:[KMG]i)?B in [\d.]+ s, [\d.]+ (?:[KMG]i)?B\/s$/m, r.stderr);
+  });
+
+  it('Ctrl-C during berth save -o OUT leaves neither OUT nor its temporary file', async () => {
+    proxy.reset();
+    proxy.inject(/\/blobs\/sha256:/, { kind: 'throttle', bytesPerSecond: 48 * 1024 }, 100);
+    const out = path.join(dir, 'interrupted');
+    await mkdir(out);
+    const child = spawn(process.execPath, [BERTH, '--root', path.join(dir, 'save-root'), 'save', '--insecure-policy', '--tls-verify=false', '-o', path.join(out, 'bundle.tar'), `docker://${proxy.host}/progress/bb:1`], {
+      env: { ...env, BERTH_REGISTRIES_CONF: conf },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    // Interrupt once the temporary output exists (the throttle keeps it unfinished for seconds).
+    for (let i = 0; i < 6000 && (await readdir(out)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match((await readdir(out)).join(' '), /^bundle\.tar\.tmp-\d+/, `the save got as far as its temporary file: ${stderr}`);
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.notEqual(code, 0, 'an interrupted save fails');
+    assert.deepEqual(await readdir(out), [], `nothing left: ${stderr}`);
   });
 });

@@ -363,6 +363,17 @@ describe('berth store commands, end to end', () => {
     assert.equal(again.code, 3, again.stderr);
     assert.match(again.stderr, /is not a berth mount/);
     assert.equal((await berth('verify')).code, 0, 'the store is untouched');
+
+    // The same with --json, as every command that prints a result takes it.
+    const mj = await berth('mount', '--json', ref('store/web:1'), mountDir);
+    assert.equal(mj.code, 0, mj.stderr);
+    const mounted = JSON.parse(mj.stdout) as Record<string, unknown>;
+    assert.equal(Object.values(mounted).includes(web2.manifestDigest), true, mj.stdout);
+    assert.ok(await isMountPoint(mountDir));
+    const uj = await berth('umount', '--json', mountDir);
+    assert.equal(uj.code, 0, uj.stderr);
+    assert.doesNotThrow(() => JSON.parse(uj.stdout), uj.stdout);
+    assert.equal(await isMountPoint(mountDir), false);
   });
 
   it('a pull killed with SIGKILL leaves a valid store and nothing visible; the next pull reuses the complete layers', async () => {
