@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -182,7 +183,14 @@ describe('packaging/build-deb.sh', { skip: hasDpkgDeb ? false : 'dpkg-deb is not
 
   it('lintian finds no error', { skip: hasCommand('lintian') ? false : 'lintian is not installed (packaging/host-deps.sh installs it)' }, async () => {
     // lintian exits non-zero on errors; collect its output either way.
-    const out = execFileSync('sh', ['-c', 'lintian --allow-root "$1" 2>&1; true', 'sh', deb], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    // lintian leaves mldbm-elf-* directories in TMPDIR: give it one of the test's own, removed after.
+    const tmp = mkdtempSync(path.join(tmpdir(), 'berth-lintian-'));
+    let out: string;
+    try {
+      out = execFileSync('sh', ['-c', 'lintian --allow-root "$1" 2>&1; true', 'sh', deb], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, env: { ...process.env, TMPDIR: tmp } });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
     assert.deepEqual(out.split('\n').filter((l) => /^E: /.test(l)), [], out);
     // Warnings are fixed, or explained in docs/packaging.md.
     const docs = await readFile(path.join(REPO, 'docs/packaging.md'), 'utf8');
