@@ -7,25 +7,21 @@
  * warning (containers may be installed in any order: docker --after flannel
  * before flannel), and a full unit name (etdc.service) is taken as written.
  */
-import fs from 'node:fs/promises';
 import { didYouMean } from '../did-you-mean.ts';
 import { BerthError } from '../errors.ts';
+import { lstatIfExists } from '../fsutil.ts';
 import { ORDERING_FLAGS, type Ordering } from '../render/ordering.ts';
 import type { OpContext } from '../ops/context.ts';
+import { installedNames } from '../ops/update.ts';
 
 /** Where systemd loads unit files from (systemd.unit(5), system manager). */
 const UNIT_PATHS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
-
-async function installedNames(ctx: OpContext): Promise<string[]> {
-  const entries = await fs.readdir(ctx.paths.containers).catch(() => [] as string[]);
-  return entries.filter((e) => !e.startsWith('.') && !/\.[01]$/.test(e));
-}
 
 async function unitExists(unit: string, unitDir: string): Promise<boolean> {
   const template = unit.replace(/@[^.]*\./, '@.');
   for (const dir of new Set([unitDir, ...UNIT_PATHS])) {
     for (const name of new Set([unit, template])) {
-      if ((await fs.lstat(`${dir}/${name}`).catch(() => undefined)) !== undefined) return true;
+      if ((await lstatIfExists(`${dir}/${name}`)) !== undefined) return true;
     }
   }
   return false;
@@ -34,7 +30,7 @@ async function unitExists(unit: string, unitDir: string): Promise<boolean> {
 export async function checkOrderingNames(ctx: OpContext, ordering: Ordering, self: string | undefined): Promise<void> {
   const bare = ORDERING_FLAGS.flatMap(({ field, flag }) => (ordering[field] ?? []).filter((n) => !n.includes('.')).map((name) => ({ flag, name })));
   if (bare.length === 0) return;
-  const installed = (await installedNames(ctx)).filter((n) => n !== self);
+  const installed = (await installedNames(ctx, false)).filter((n) => n !== self);
   for (const { flag, name } of bare) {
     if (installed.includes(name) || name === self || (await unitExists(`${name}.service`, ctx.paths.unitDir))) continue;
     const near = didYouMean(name, installed);

@@ -14,7 +14,7 @@
  * from the store.
  */
 import { createWriteStream } from 'node:fs';
-import { readdir, rename, stat, unlink } from 'node:fs/promises';
+import { rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +22,7 @@ import tarStream from 'tar-stream';
 import { crashPoint } from '../crashpoint.ts';
 import { syncDir, syncFile } from '../durable.ts';
 import { BerthError, errnoCode } from '../errors.ts';
+import { ifExists, readdirIfExists } from '../fsutil.ts';
 import { removeOnInterrupt } from '../interrupt.ts';
 import { digestOf, encodedOf, verifiedStream, type Digest } from '../image/digest.ts';
 import { MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
@@ -190,11 +191,11 @@ const TMP_INFIX = '.tmp-';
 async function removeStaleTemps(file: string): Promise<void> {
   const prefix = `${path.basename(file)}${TMP_INFIX}`;
   const dir = path.dirname(file);
-  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+  for (const entry of await readdirIfExists(dir)) {
     if (!entry.startsWith(prefix)) continue;
     const pid = Number(entry.slice(prefix.length));
     // Our own pid in the name: a process long gone had it before us.
-    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || !alive(pid))) await unlink(path.join(dir, entry)).catch(() => undefined);
+    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || !alive(pid))) await ifExists(unlink(path.join(dir, entry)));
   }
 }
 

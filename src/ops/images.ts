@@ -1,5 +1,6 @@
 /** berth pull, images, inspect, rmi, prune, verify: the store as users see it. */
 import fs from 'node:fs/promises';
+import { statIfExists } from '../fsutil.ts';
 import { BerthError, errnoCode } from '../errors.ts';
 import { parseDigest } from '../image/digest.ts';
 import { formatPlatform } from '../image/manifest.ts';
@@ -124,7 +125,7 @@ export async function verify(ctx: OpContext, repair: boolean): Promise<FullVerif
     return locked(ctx, 'verify --repair', async () => ({ ...(await state()), store: await (await Store.open(ctx.paths.root)).verify({ repair }) }), { recover: false });
   }
   // Checking creates nothing: no root yet, nothing to check.
-  if ((await fs.stat(ctx.paths.root).catch(() => undefined)) === undefined) {
+  if ((await statIfExists(ctx.paths.root)) === undefined) {
     return { store: { ok: true, checked: { objects: 0, layers: 0, images: 0 }, problems: [], repaired: 0 }, deployments: { ok: true, containers: 0, problems: [] }, recovered: [] };
   }
   // The deployment check is quick and needs a quiet moment; the store re-hash may take long and runs unlocked, as before.

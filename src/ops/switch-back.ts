@@ -5,6 +5,7 @@
  * a failure in-process and a kill leave the same "before".
  */
 import fs from 'node:fs/promises';
+import { lstatIfExists, readdirIfExists } from '../fsutil.ts';
 import { BerthError } from '../errors.ts';
 import { removeHostFiles, type InstalledHostFiles } from '../deploy/hostfs.ts';
 import type { ContainerIntent, StackIntent } from '../deploy/intent.ts';
@@ -74,7 +75,7 @@ export async function switchBack(ctx: OpContext, systemd: SystemdManager, intent
 export async function removePlannedHostFiles(planned: InstalledHostFiles): Promise<void> {
   for (const f of planned.files) {
     if (f.type !== 'file') continue;
-    const st = await fs.lstat(f.path).catch(() => undefined);
+    const st = await lstatIfExists(f.path);
     if (st?.isFile() && st.size === 0) await fs.rm(f.path, { force: true });
   }
   await removeHostFiles(planned);
@@ -83,7 +84,7 @@ export async function removePlannedHostFiles(planned: InstalledHostFiles): Promi
 /** The dependency graph of every installed container, from its live slot's recorded ordering. */
 export async function installedGraph(ctx: OpContext): Promise<NeedsGraph> {
   const nodes: StackNode[] = [];
-  for (const entry of (await fs.readdir(ctx.paths.containers).catch(() => [] as string[])).sort()) {
+  for (const entry of (await readdirIfExists(ctx.paths.containers)).sort()) {
     if (entry.startsWith('.')) continue;
     const slot = await ctx.paths.activeSlot(entry);
     const info = slot === undefined ? undefined : await readSlotInfo(ctx.paths, entry, slot);

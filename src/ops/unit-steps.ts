@@ -45,14 +45,12 @@ export async function startAndCheck(systemd: SystemdManager, unit: string, timeo
   // A unit whose Condition*= (ConditionVirtualization=vmware) is not met is skipped by
   // systemd, not failed: installed and enabled as atomic did, it starts where it applies.
   if (result === 'done' && state.activeState === 'inactive' && !state.conditionResult) return state.activeState;
-  // An explicit start or restart sets NRestarts to 0: any count is systemd restarting it since.
-  const restarts = 0;
   const settled = Date.now() + SETTLE_MS;
-  let why = unsteady(state, restarts);
+  let why = unsteady(state);
   while (result === 'done' && why === undefined && Date.now() < settled) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     state = await systemd.unitState(unit);
-    why = unsteady(state, restarts);
+    why = unsteady(state);
   }
   if (result !== 'done' || why !== undefined) {
     const journal = await journalTail(unit);
@@ -64,9 +62,13 @@ export async function startAndCheck(systemd: SystemdManager, unit: string, timeo
   return state.activeState;
 }
 
-/** Why a unit whose start job is done is not (yet) a started unit; undefined when it is. */
-function unsteady(state: UnitState, restartsAtStart: number): string | undefined {
-  if (state.nRestarts > restartsAtStart) return `restarted ${state.nRestarts - restartsAtStart} time(s) by systemd`;
+/**
+ * Why a unit whose start job is done is not (yet) a started unit; undefined
+ * when it is. An explicit start or restart sets NRestarts to 0, so any count
+ * is systemd restarting it since.
+ */
+function unsteady(state: UnitState): string | undefined {
+  if (state.nRestarts > 0) return `restarted ${state.nRestarts} time(s) by systemd`;
   if (state.subState === 'auto-restart') return 'waiting to be restarted by systemd';
   if (state.activeState === 'activating') return 'still activating';
   if (state.activeState !== 'active') return 'not active';

@@ -11,6 +11,7 @@ import { BerthError } from '../errors.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
 import { formatReference, parseImageReference } from '../transport/index.ts';
 import { Journal } from '../deploy/intent.ts';
+import { readdirIfExists } from '../fsutil.ts';
 import type { Readiness } from '../runtime/readiness.ts';
 import { checkName } from '../deploy/paths.ts';
 import { findRuntime } from '../runtime/runtime.ts';
@@ -158,7 +159,7 @@ function sorted(o: Record<string, string>): [string, string][] {
 
 /** Every installed container's name (optionally only those opted in to auto-update). */
 export async function installedNames(ctx: OpContext, autoOnly: boolean): Promise<string[]> {
-  const entries = await fs.readdir(ctx.paths.containers).catch(() => [] as string[]);
+  const entries = await readdirIfExists(ctx.paths.containers);
   const names: string[] = [];
   for (const entry of entries.sort()) {
     if (entry.startsWith('.')) continue;
