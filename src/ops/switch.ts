@@ -12,6 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
+import { ifExists } from '../fsutil.ts';
 import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { IntentLog } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
@@ -30,7 +31,7 @@ export async function loadSlot(ctx: OpContext, name: string, slot: 0 | 1): Promi
   const dir = ctx.paths.slot(name, slot);
   const info = await readInfo(dir);
   if (!info) throw new BerthError('NOT_INSTALLED', `slot ${slot} of ${name} holds no deployment`, { hint: `berth status ${name} shows both slots` });
-  const optional = (file: string) => fs.readFile(path.join(dir, file), 'utf8').catch(() => undefined);
+  const optional = (file: string) => ifExists(fs.readFile(path.join(dir, file), 'utf8'));
   const exports = await readExports(path.join(dir, 'rootfs'));
   const hostfs = planHostFiles({
     entries: exports.hostfs,
