@@ -24,10 +24,10 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 const TOP = '(top-level)';
 export const LAYERS: readonly (readonly string[])[] = [
   ['cli'], //                                  a file per command
-  ['agent'], //                                the D-Bus front end: calls ops like cli does
+  ['agent', 'publish'], //                     the D-Bus front end; the publisher (both call ops like cli does)
   ['ops'], //                                  the only place that combines the parts below
   ['deploy', 'trust'], //                      slots and host files (apply what render plans); the trust policy (asks the transport table)
-  ['render', 'transport', 'store', 'systemd'], // templates and units; the transport table and sources; the store; systemd over D-Bus
+  ['render', 'transport', 'store', 'systemd', 'share', 'scan'], // templates and units; the transport table and sources; the store; systemd over D-Bus; the shared store's layout and reader; scanning a rootfs
   ['runtime'], //                              runc/crun (render asks it for commands)
   ['image'], //                                references, digests, manifests, compression, registries.conf
   [TOP],
