@@ -40,3 +40,10 @@ export const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
 export function cosignSignatureTag(manifestDigest: string): string {
   return `${manifestDigest.replace(':', '-')}.sig`;
 }
+
+/**
+ * Where trust gets an image's sigstore signatures, when (and only when) a
+ * sigstoreSigned requirement needs them: a registry's attachments and
+ * referrers, the store's copy, a bundle's. Whatever it returns is untrusted.
+ */
+export type SigstoreSignatureSource = (manifestDigest: string) => Promise<UntrustedSigstoreSignature[]>;
