@@ -14,7 +14,7 @@
  * from the store.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,7 +22,7 @@ import tarStream from 'tar-stream';
 import { crashPoint } from '../crashpoint.ts';
 import { syncDir, syncFile } from '../durable.ts';
 import { BerthError, errnoCode } from '../errors.ts';
-import { ifExists, readdirIfExists } from '../fsutil.ts';
+import { ifExists, readdirIfExists, statIfExists } from '../fsutil.ts';
 import { removeOnInterrupt } from '../interrupt.ts';
 import { digestOf, encodedOf, verifiedStream, type Digest } from '../image/digest.ts';
 import { MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
@@ -212,9 +212,10 @@ function alive(pid: number): boolean {
 /** `-o FILE`: its directory must exist and FILE must not be a directory; checked before anything is pulled. */
 async function checkOutput(file: string): Promise<void> {
   const dir = path.dirname(file);
-  const st = await stat(dir).catch(() => undefined);
+  // Only "not there" is the user's mistake; EACCES, EIO... surface as themselves.
+  const st = await statIfExists(dir);
   if (!st?.isDirectory()) throw new BerthError('USAGE', `--output ${file}: no directory ${dir}`, { hint: 'create it first, or write the bundle elsewhere' });
-  if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new BerthError('USAGE', `--output ${file} is a directory`, { hint: 'name the bundle file, e.g. DIR/images.tar' });
+  if ((await statIfExists(file))?.isDirectory()) throw new BerthError('USAGE', `--output ${file} is a directory`, { hint: 'name the bundle file, e.g. DIR/images.tar' });
 }
 
 /** One regular file into the tar; resolves when its bytes are in (the pack's backpressure). */
