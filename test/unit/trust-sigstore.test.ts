@@ -202,6 +202,9 @@ describe('sigstoreSigned', () => {
       await refused(check(await policy({ keyPath: path.join(work, 'missing.pub') }), [cosignAttachment({ manifestDigest: digestA, reference: REPO, key: ec }).attachment]), /trust material cannot be used: cannot read .*missing\.pub/);
       const weak = (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
       await refused(check(await policy({ keyPath: await file('weak.pub', weak) }), [cosignAttachment({ manifestDigest: digestA, reference: REPO, key: ec }).attachment]), /RSA key of 1024 bits/);
+      const k1 = (await import('node:crypto')).generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      await refused(check(await policy({ keyPath: await file('k1.pub', k1) }), [cosignAttachment({ manifestDigest: digestA, reference: REPO, key: ec }).attachment]), /uses an unsupported algorithm \(ec secp256k1\)/);
+      await refused(check(await policy({ keyPath: await file('cert.pem', ca.root.pem) }), [cosignAttachment({ manifestDigest: digestA, reference: REPO, key: ec }).attachment]), /is a PEM CERTIFICATE, not a PUBLIC KEY/);
     });
   });
 
