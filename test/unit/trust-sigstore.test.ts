@@ -145,7 +145,10 @@ describe('sigstoreSigned', () => {
     it('fails closed on malformed input: non-canonical base64, unknown critical members, large payloads', async () => {
       const options = await policy({ keyPath: await file('cosign.pub', ec.publicPem), signedIdentity: { type: 'matchRepository' } });
       const good = cosignAttachment({ manifestDigest: digestA, reference: REPO, key: ec }).attachment;
-      await refused(check(options, [{ ...good, signature: `${good.signature.slice(0, 8)}\n${good.signature.slice(8)}` }]), /signature .* is not base64/);
+      await refused(check(options, [{ ...good, signature: `${good.signature.slice(0, 8)} ${good.signature.slice(8)}` }]), /signature .* is not base64/);
+      await refused(check(options, [{ ...good, signature: 'eHl=' }]), /signature .* is not canonical base64/);
+      // line breaks are dropped, as Go's decoder (and so podman) does: openssl wraps base64 at 64 or 76 columns
+      await check(options, [{ ...good, signature: good.signature.replace(/(.{64})/g, '$1\n') }]);
       const crit = JSON.parse(good.payload.toString()) as { critical: Record<string, unknown> };
       crit.critical['restrictions'] = {};
       const payload = Buffer.from(JSON.stringify(crit));

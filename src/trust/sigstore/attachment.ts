@@ -120,7 +120,7 @@ export function verifyAttachment(c: SigstoreCheck, a: UntrustedCosignAttachment)
   const m = c.material;
   if (a.payload.length > MAX_COSIGN_PAYLOAD_BYTES) reject(`the payload is larger than ${MAX_COSIGN_PAYLOAD_BYTES} bytes`);
   if (a.signature.length > MAX_SIGNATURE_BYTES) reject(`the signature is larger than ${MAX_SIGNATURE_BYTES} bytes`);
-  const signature = decodeBase64(a.signature, 'the signature (dev.cosignproject.cosign/signature)');
+  const signature = decodeBase64(a.signature, 'the signature (dev.cosignproject.cosign/signature)', { lineBreaks: true });
   const set = (): ReturnType<typeof parseCosignSet> => {
     if (a.rekorBundle === undefined) return reject('the signature has no Rekor SET (dev.sigstore.cosign/bundle), which the policy\'s Rekor keys require');
     return parseCosignSet(a.rekorBundle);

@@ -17,8 +17,14 @@ export const reject = (why: string): never => {
 
 const base64Re = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** Canonical standard base64 (padded, no whitespace, no stray bits); throws SigstoreRejected naming `what`. */
-export function decodeBase64(s: string, what: string): Buffer {
+/**
+ * Canonical standard base64 (padded, no whitespace, no stray bits); throws
+ * SigstoreRejected naming `what`. `lineBreaks`: line breaks (LF, CRLF) are
+ * dropped first, as Go's decoder does, for values that tools wrap (cosign
+ * signature annotations made with openssl); they cannot change the bytes.
+ */
+export function decodeBase64(input: string, what: string, opts: { lineBreaks?: boolean } = {}): Buffer {
+  const s = opts.lineBreaks === true ? input.replace(/\r?\n/g, '') : input;
   if (s.length === 0 || s.length % 4 !== 0 || !base64Re.test(s)) reject(`${what} is not base64`);
   const b = Buffer.from(s, 'base64');
   if (b.toString('base64') !== s) reject(`${what} is not canonical base64`);
