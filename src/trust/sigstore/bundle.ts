@@ -112,12 +112,15 @@ function checkStatement(c: SigstoreCheck, payload: Buffer, signer: Signer): void
   if (mismatch !== undefined) reject(`signed by ${signer}, but it ${mismatch} (signedIdentity${match.name === undefined ? '; the bundle names no image, only this repository stands for it' : ''})`);
 }
 
-/** RFC 6962 inclusion of `body` in the tree whose checkpoint the log key signed. */
-function checkInclusionProof(v: JsonValue | undefined, body: Buffer, logKey: PublicKey, logIndex: number): void {
+/**
+ * RFC 6962 inclusion of `body` in the tree whose checkpoint the log key
+ * signed. The proof's logIndex is the index in the log's current shard, not
+ * the entry's global logIndex (Rekor v1), so the two are not compared.
+ */
+export function checkInclusionProof(v: JsonValue | undefined, body: Buffer, logKey: PublicKey): void {
   const p = obj(v, 'inclusionProof', ['logIndex', 'rootHash', 'treeSize', 'hashes', 'checkpoint']);
   const index = BigInt(int64(p, 'logIndex', 'inclusionProof'));
   const size = BigInt(int64(p, 'treeSize', 'inclusionProof'));
-  if (Number(index) !== logIndex) reject('inclusionProof.logIndex is not the entry\'s');
   const root = b64(p, 'rootHash', 'inclusionProof');
   const hashesV = p['hashes'];
   if (!Array.isArray(hashesV) || hashesV.length > 64) return reject('inclusionProof.hashes is not an array of at most 64 hashes');
@@ -179,7 +182,7 @@ function checkTlogEntry(v: JsonValue, i: number, keysAt: (ms: number) => readonl
   if (!b64(s, 'signature', 'spec.signatures[0]').equals(env.signature)) reject('the Rekor entry is for another signature');
   const pem = parsePem(b64(s, 'verifier', 'spec.signatures[0]').toString('latin1'), 'the Rekor entry verifier');
   if (pem.length !== 1 || !(pem[0] as { der: Buffer }).der.equals(verifierDer)) reject('the Rekor entry is for another key or certificate');
-  if (e['inclusionProof'] !== undefined) checkInclusionProof(e['inclusionProof'], body, logKey, logIndex);
+  if (e['inclusionProof'] !== undefined) checkInclusionProof(e['inclusionProof'], body, logKey);
   return integratedTime;
 }
 

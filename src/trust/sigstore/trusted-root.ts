@@ -29,8 +29,10 @@ export interface TrustedRoot {
 
 const within = (w: Window, at: number): boolean => at >= w.start && at <= w.end;
 
+/** A missing validFor is unbounded (protobuf-specs: optional; sigstore-js reads it so too). */
 function windowOf(v: JsonValue | undefined, where: string): Window {
-  if (!isJsonObject(v)) return reject(`${where}.validFor is missing`);
+  if (v === undefined) return { start: Number.NEGATIVE_INFINITY, end: Number.POSITIVE_INFINITY };
+  if (!isJsonObject(v)) return reject(`${where}.validFor is not an object`);
   const t = (x: JsonValue | undefined, k: string): number => {
     if (x === undefined && k === 'end') return Number.POSITIVE_INFINITY;
     const ms = typeof x === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(x) ? Date.parse(x) : Number.NaN;
