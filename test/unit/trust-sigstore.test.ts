@@ -22,6 +22,9 @@ import {
   TEST_EMAIL,
   TEST_OIDC_ISSUER,
   TEST_WORKFLOW_URI,
+  sigstoreBundle,
+  statementFor,
+  trustedRootJson,
   type FulcioLikeCa,
   type TestKey,
   type TestRekor,
@@ -88,8 +91,9 @@ describe('sigstoreSigned', () => {
     const cert = by.leaf({ at, key, emails: o.emails ?? (o.uris === undefined ? [TEST_EMAIL] : []), ...(o.uris === undefined ? {} : { uris: o.uris }), ...(o.issuer === undefined ? {} : { oidcIssuer: o.issuer }) });
     return cosignAttachment({ manifestDigest: digestOf(o.manifest ?? manifestA), reference: REPO, key, cert, chain: [by.intermediate, by.root], rekor: o.r ?? rekor, integratedTime: o.setTime ?? Math.floor(at / 1000) + 30 });
   };
+  // As sigstore's Fulcio CA file: the intermediate and the root (bundles carry only the leaf).
   const fulcioPolicy = async (extra: object = {}, side?: object) =>
-    policy({ fulcio: { caPath: await file('fulcio.pem', ca.root.pem), oidcIssuer: TEST_OIDC_ISSUER, subjectEmail: TEST_EMAIL }, rekorPublicKeyPath: await file('rekor.pub', rekor.key.publicPem), signedIdentity: { type: 'matchRepository' }, ...extra }, side);
+    policy({ fulcio: { caPath: await file('fulcio.pem', ca.intermediate.pem + ca.root.pem), oidcIssuer: TEST_OIDC_ISSUER, subjectEmail: TEST_EMAIL }, rekorPublicKeyPath: await file('rekor.pub', rekor.key.publicPem), signedIdentity: { type: 'matchRepository' }, ...extra }, side);
 
   describe('public keys', () => {
     for (const kind of ['ecdsa-p256', 'rsa', 'ed25519'] as const) {
@@ -290,6 +294,78 @@ describe('sigstoreSigned', () => {
       await refused(check(await policy({ pki: { caRootsPath: roots, subjectEmail: 'ci@berth.test' }, signedIdentity: { type: 'matchRepository' } }), [sig]), /not a trusted CA/);
       const expired = makeCert({ cn: 'signer', key, issuer: pkiCa.intermediate, notBefore: Date.now() - 7200_000, notAfter: Date.now() - 3600_000, emails: ['ci@berth.test'] });
       await refused(check(await pki({ subjectEmail: 'ci@berth.test' }), [cosignAttachment({ manifestDigest: digestA, reference: REPO, key, cert: expired }).attachment]), /is not valid at/);
+    });
+  });
+
+  describe('Sigstore bundles v0.3', () => {
+    const leafFor = (key: TestKey, o: { emails?: string[]; uris?: string[]; at?: number; by?: FulcioLikeCa } = {}) =>
+      (o.by ?? ca).leaf({ at: o.at ?? Date.now() - 60_000, key, emails: o.emails ?? [TEST_EMAIL], ...(o.uris === undefined ? {} : { uris: o.uris }) });
+    const keylessBundle = (o: Partial<Parameters<typeof sigstoreBundle>[0]> & { emails?: string[]; at?: number; by?: FulcioLikeCa } = {}) => {
+      const key = makeKey();
+      const at = o.at ?? Date.now() - 60_000;
+      return sigstoreBundle({ manifestDigest: digestA, key, cert: leafFor(key, { at, ...(o.emails === undefined ? {} : { emails: o.emails }), ...(o.by === undefined ? {} : { by: o.by }) }), rekor, integratedTime: Math.floor(at / 1000) + 30, ...o });
+    };
+    const rootSide = async (r: object = { rekor: [rekor], cas: [ca] }) => ({ transports: { docker: { [`${HOST}/demo`]: { trustedRoot: await file('trusted_root.json', trustedRootJson(r as Parameters<typeof trustedRootJson>[0])) } } } });
+
+    it('accepts a keyless DSSE bundle against the policy\'s CA and Rekor key, and against a pinned trusted_root.json', async () => {
+      const b = keylessBundle().bundle;
+      assert.equal((await check(await fulcioPolicy(), [b])).sigstoreSigner, `${TEST_EMAIL} (${TEST_OIDC_ISSUER})`);
+      assert.deepEqual((await check(await fulcioPolicy({}, await rootSide()), [b])).sigstoreSignatures, [b]);
+    });
+
+    it('accepts a bundle with only the SET (no inclusion proof), and a public-key bundle', async () => {
+      await check(await fulcioPolicy(), [keylessBundle({ proof: false }).bundle]);
+      const options = await policy({ keyPath: await file('cosign.pub', ec.publicPem), rekorPublicKeyPath: await file('rekor.pub', rekor.key.publicPem), signedIdentity: { type: 'matchRepository' } });
+      await check(options, [sigstoreBundle({ manifestDigest: digestA, key: ec, rekor }).bundle]);
+      await refused(check(options, [sigstoreBundle({ manifestDigest: digestA, key: stranger, rekor }).bundle]), /sigstore bundle #1: the DSSE signature does not verify with the policy's key/);
+    });
+
+    it('refuses a forged bundle: tampered statement, swapped signature, forged SET, forged checkpoint, foreign proof', async () => {
+      const options = await fulcioPolicy();
+      const made = keylessBundle();
+      const j = () => structuredClone(made.json) as { dsseEnvelope: { payload: string; signatures: { sig: string }[] }; verificationMaterial: { tlogEntries: Record<string, unknown>[] } };
+      const as = (x: object) => ({ kind: 'bundle' as const, mediaType: made.bundle.mediaType, bytes: Buffer.from(JSON.stringify(x)) });
+      const t1 = j();
+      t1.dsseEnvelope.payload = Buffer.from(JSON.stringify(statementFor(digestOf(manifestB)))).toString('base64');
+      await refused(check(options, [as(t1)]), /the Rekor entry is for another payload/);
+      const t2 = j();
+      t2.dsseEnvelope.signatures[0]!.sig = (JSON.parse(keylessBundle().bytes.toString()) as typeof t2).dsseEnvelope.signatures[0]!.sig;
+      await refused(check(options, [as(t2)]), /the Rekor entry is for another signature/);
+      const t3 = j();
+      (t3.verificationMaterial.tlogEntries[0]!['inclusionPromise'] as { signedEntryTimestamp: string }).signedEntryTimestamp = otherRekor.setSignature({ body: 'eA==', integratedTime: 1, logIndex: 1, logID: rekor.logID }).toString('base64');
+      await refused(check(options, [as(t3)]), /the Rekor SET signature does not verify/);
+      const t4 = j();
+      const proof = t4.verificationMaterial.tlogEntries[0]!['inclusionProof'] as { checkpoint: { envelope: string } };
+      proof.checkpoint.envelope = proof.checkpoint.envelope.replace(/ (\S+)\n$/, (_m, sig: string) => ` ${Buffer.concat([Buffer.from(sig, 'base64').subarray(0, 4), Buffer.alloc(64, 1)]).toString('base64')}\n`);
+      await refused(check(options, [as(t4)]), /the checkpoint is not signed by the Rekor key/);
+      const t5 = j();
+      (t5.verificationMaterial.tlogEntries[0]!['inclusionProof'] as { hashes: string[] }).hashes.reverse();
+      await refused(check(options, [as(t5)]), /the inclusion proof does not lead to its root hash/);
+      await refused(check(options, [keylessBundle({ promise: false }).bundle]), /has no inclusionPromise \(SET\)/);
+      await refused(check(options, [{ ...made.bundle, bytes: Buffer.from(made.bytes.toString().replace('{', '{"extra":1,')) }]), /the bundle: unknown member "extra"/);
+      await refused(check(options, [{ ...made.bundle, mediaType: 'application/vnd.dev.sigstore.bundle.v0.2+json' }]), /not supported \(only application\/vnd.dev.sigstore.bundle.v0.3\+json\)/);
+    });
+
+    it('refuses wrong email, untrusted CA, another digest, other repository and an expired certificate', async () => {
+      const options = await fulcioPolicy();
+      await refused(check(options, [keylessBundle({ emails: ['mallory@berth.test'] }).bundle]), /fulcio.subjectEmail requires/);
+      await refused(check(options, [keylessBundle({ by: otherCa }).bundle]), /not a trusted CA/);
+      await refused(check(options, [keylessBundle({ manifestDigest: digestOf(manifestB) }).bundle]), new RegExp(`for sha256:${digestOf(manifestB).slice(7)}, but this image's manifest is ${digestA}`));
+      await refused(check(options, [keylessBundle({ name: `${HOST}/demo/other` }).bundle]), /claims identity 127.0.0.1:5000\/demo\/other/);
+      const at = Date.now() - 3600_000;
+      await refused(check(options, [keylessBundle({ at, integratedTime: Math.floor(at / 1000) + 20 * 60 }).bundle]), /is not valid at/);
+      // no name: the repository pulled from stands for it; matchRepoDigestOrExact on a tag then refuses
+      const exact = await policy({ fulcio: { caPath: await file('fulcio.pem', ca.intermediate.pem + ca.root.pem), oidcIssuer: TEST_OIDC_ISSUER, subjectEmail: TEST_EMAIL }, rekorPublicKeyPath: await file('rekor.pub', rekor.key.publicPem) });
+      await refused(check(exact, [keylessBundle().bundle]), /the bundle names no image, only this repository stands for it/);
+      await check(exact, [keylessBundle().bundle], manifestA, `docker://${REPO}@${digestA}`);
+    });
+
+    it('with a trusted_root.json, uses its CAs and logs within their validity windows only', async () => {
+      const b = keylessBundle().bundle;
+      await refused(check(await fulcioPolicy({}, await rootSide({ rekor: [otherRekor], cas: [ca] })), [b]), /not from a trusted Rekor key/);
+      await refused(check(await fulcioPolicy({}, await rootSide({ rekor: [rekor], cas: [otherCa] })), [b]), /not a trusted CA/);
+      await refused(check(await fulcioPolicy({}, await rootSide({ rekor: [rekor], cas: [ca], start: Date.now() - 10_000 })), [b]), /not from a trusted Rekor key/);
+      await refused(check(await fulcioPolicy({}, { transports: { docker: { [`${HOST}/demo`]: { trustedRoot: await file('bad.json', '{"mediaType":"x"}') } } } }), [b]), /has mediaType "x"/);
     });
   });
 });

@@ -74,12 +74,18 @@ export function verifySet(
   entry: RekorEntry,
   expected: { signature: Buffer; keyOrCertDer: Buffer; payload: Uint8Array },
 ): VerifiedEntry {
-  const key = rekorKeys.find((k) => logIdOf(k) === entry.logID);
-  if (key === undefined) reject(`the Rekor SET is from log ${entry.logID.slice(0, 80)}, not from a trusted Rekor key`);
-  const signed = canonicalJson({ body: entry.body, integratedTime: entry.integratedTime, logID: entry.logID, logIndex: entry.logIndex });
-  if (!verifySignature(key as PublicKey, Buffer.from(signed), set)) reject('the Rekor SET signature does not verify with the trusted Rekor key');
+  verifySetSignature(rekorKeys, set, entry);
   checkHashedRekord(decodeBase64(entry.body, 'the Rekor entry body'), expected);
   return { integratedTime: entry.integratedTime, logIndex: entry.logIndex };
+}
+
+/** The SET's signature alone: by the trusted log whose ID the entry names. Returns that log's key. */
+export function verifySetSignature(rekorKeys: readonly PublicKey[], set: Buffer, entry: RekorEntry): PublicKey {
+  const key = rekorKeys.find((k) => logIdOf(k) === entry.logID);
+  if (key === undefined) return reject(`the Rekor SET is from log ${entry.logID.slice(0, 80)}, not from a trusted Rekor key`);
+  const signed = canonicalJson({ body: entry.body, integratedTime: entry.integratedTime, logID: entry.logID, logIndex: entry.logIndex });
+  if (!verifySignature(key, Buffer.from(signed), set)) reject('the Rekor SET signature does not verify with the trusted Rekor key');
+  return key;
 }
 
 /** The hashedrekord v0.0.1 body must bind this signature, key/certificate and payload digest. */
