@@ -12,7 +12,7 @@
  * strictly, and its scrypt parameters are bounded so that a hostile key file
  * cannot make berth allocate gigabytes or spin for minutes.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { BerthError } from '../../errors.ts';
 import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from '../../strict-json.ts';
@@ -140,7 +140,7 @@ export async function decryptPrivateKey(untrustedBytes: Uint8Array, password: st
   const key = await deriveKey(password, env.salt, env.scrypt);
   const plain = secretbox().open(env.ciphertext, env.nonce, key);
   if (plain === null) {
-    throw new BerthError('KEY_PASSWORD', `wrong password for ${what}`, { hint: 'give the password of this key (COSIGN_PASSWORD, --passphrase-file or the prompt)' });
+    throw new BerthError('KEY_PASSWORD', `wrong password for ${what}`, { hint: 'check the password given by --passphrase-file, $COSIGN_PASSWORD or the prompt' });
   }
   let privateKey: KeyObject;
   try {
@@ -176,6 +176,12 @@ export function pem(label: string, der: Buffer): string {
 /** The PEM `PUBLIC KEY` (PKIX) of a private key, as cosign.pub holds it. */
 export function publicKeyPem(privateKey: KeyObject): string {
   return pem('PUBLIC KEY', createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
+}
+
+/** SHA256:BASE64 of the public key's SPKI DER, the name berth shows for a cosign key. */
+export function publicKeyFingerprint(key: KeyObject): string {
+  const spki = (key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' });
+  return `SHA256:${createHash('sha256').update(spki).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** A new ECDSA P-256 key pair, cosign's default: the encrypted private key and the public key, as PEM. */
