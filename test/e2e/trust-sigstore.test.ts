@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,8 +20,11 @@ import { fileURLToPath } from 'node:url';
 import type { Digest } from '../../src/image/digest.ts';
 import type { UntrustedCosignAttachment } from '../../src/image/sigstore.ts';
 import { buildImage, pushImage, type BuiltImage } from '../fixtures/oci-image.ts';
-import { cosignAttachment, makeFulcioLikeCa, makeKey, makeRekor, TEST_EMAIL, TEST_OIDC_ISSUER, TEST_WORKFLOW_URI, type FulcioLikeCa, type TestKey, type TestRekor } from '../fixtures/sigstore.ts';
-import { pushCosignAttachments } from '../fixtures/sigstore-push.ts';
+import {
+  cosignAttachment, makeFulcioLikeCa, makeKey, makeRekor, sigstoreBundle, statementFor, TEST_EMAIL, TEST_OIDC_ISSUER, TEST_WORKFLOW_URI,
+  type FulcioLikeCa, type TestKey, type TestRekor,
+} from '../fixtures/sigstore.ts';
+import { pushBundleReferrers, pushCosignAttachments } from '../fixtures/sigstore-push.ts';
 import { skopeoCopy, TestRegistry } from '../harness/registry.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -92,6 +95,9 @@ describe('sigstore signatures from registries', () => {
           docker: {
             [`${a.host}/sig`]: [{ type: 'sigstoreSigned', ...keyless, signedIdentity: { type: 'matchRepository' } }],
             [`${a.host}/keyed`]: [{ type: 'sigstoreSigned', keyPath: files.get('cosign.pub')!, signedIdentity: { type: 'matchRepository' } }],
+            // berth sign --sigstore-key's key (made by berth trust keygen in the test that uses it)
+            [`${a.host}/berth`]: [{ type: 'sigstoreSigned', keyPath: path.join(work, 'berth-cosign.pub'), signedIdentity: { type: 'matchRepository' } }],
+            [`${b.host}/berthcopy`]: [{ type: 'sigstoreSigned', keyPath: path.join(work, 'berth-cosign.pub'), signedIdentity: { type: 'remapIdentity', prefix: `${b.host}/berthcopy`, signedPrefix: `${a.host}/berth` } }],
             // The copy at B carries signatures that name A's repository: remapIdentity maps B/mirror to A/sig for the check.
             [`${b.host}/mirror`]: [{ type: 'sigstoreSigned', ...keyless, signedIdentity: { type: 'remapIdentity', prefix: `${b.host}/mirror`, signedPrefix: `${a.host}/sig` } }],
           },
@@ -131,7 +137,8 @@ describe('sigstore signatures from registries', () => {
     [ca, otherCa] = [makeFulcioLikeCa(), makeFulcioLikeCa('other fulcio')];
     [rekor, otherRekor] = [makeRekor(), makeRekor()];
     [cosignKey, strangerKey] = [makeKey('ecdsa-p256'), makeKey('ecdsa-p256')];
-    await file('fulcio.pem', ca.root.pem);
+    // As sigstore's Fulcio CA file: the intermediate and the root (bundles carry only the leaf).
+    await file('fulcio.pem', ca.intermediate.pem + ca.root.pem);
     await file('rekor.pub', rekor.key.publicPem);
     await file('cosign.pub', cosignKey.publicPem);
     policy = await writePolicy('policy.json');
@@ -146,7 +153,7 @@ describe('sigstore signatures from registries', () => {
     const layout = path.join(work, 'layout');
     app = await buildImage(layout, 'app', { busybox: false, layers: [[{ path: 'etc/motd', content: `sigstore ${process.pid}\n` }]], config: { Cmd: ['/bin/true'] } });
     other = await buildImage(layout, 'other', { busybox: false, layers: [[{ path: 'etc/motd', content: 'another image\n' }]], config: { Cmd: ['/bin/true'] } });
-    const repos = ['sig/good', 'sig/tampered', 'sig/moved', 'sig/otherrepo', 'sig/wrongemail', 'sig/wronguri', 'sig/wrongissuer', 'sig/expired', 'sig/noset', 'sig/forgedset', 'sig/untrustedca', 'sig/none', 'keyed/good', 'keyed/wrongkey', 'keyed/tampered'];
+    const repos = ['sig/good', 'sig/tampered', 'sig/moved', 'sig/otherrepo', 'sig/wrongemail', 'sig/wronguri', 'sig/wrongissuer', 'sig/expired', 'sig/noset', 'sig/forgedset', 'sig/untrustedca', 'sig/none', 'keyed/good', 'keyed/wrongkey', 'keyed/tampered', 'sig/bundle', 'sig/bundleforged', 'berth/app'];
     const digests = await Promise.all(repos.map((r) => pushImage(app, a.host, r, '1')));
     digest = digests[0]!;
     assert.ok(digests.every((d) => d === digest), 'the same manifest in every repository');
@@ -177,6 +184,19 @@ describe('sigstore signatures from registries', () => {
       })()],
     };
     for (const [r, list] of Object.entries(sigs)) await pushCosignAttachments(a.url, r, digest, list);
+
+    // cosign v3: Sigstore bundles as referrers, through the tag fallback (this registry has no referrers API)
+    const manifestSize = (await stat(path.join(app.layout, 'blobs', 'sha256', digest.slice(7)))).size;
+    const bundle = (o: { statement?: object } = {}) => {
+      const key = makeKey('ecdsa-p256');
+      const at = Date.now() - 60_000;
+      return sigstoreBundle({ manifestDigest: digest as Digest, key, cert: ca.leaf({ at, key, emails: [TEST_EMAIL] }), rekor, integratedTime: Math.floor(at / 1000) + 30, ...o });
+    };
+    await pushBundleReferrers(a.url, 'sig/bundle', digest, manifestSize, [bundle().bytes]);
+    // forged: the statement swapped for one naming another image, the signature and Rekor entry left as they were
+    const forged = structuredClone(bundle().json) as { dsseEnvelope: { payload: string } };
+    forged.dsseEnvelope.payload = Buffer.from(JSON.stringify(statementFor(otherDigest as Digest))).toString('base64');
+    await pushBundleReferrers(a.url, 'sig/bundleforged', digest, manifestSize, [Buffer.from(JSON.stringify(forged))]);
   });
 
   after(async () => {
@@ -195,6 +215,18 @@ describe('sigstore signatures from registries', () => {
     const json = JSON.parse((await inspect(['--json', `docker://${a.host}/sig/good:1`])).stdout) as { sigstoreSignatures: number; sigstore: { kind: string; keyless: boolean; rekor: boolean }[] };
     assert.equal(json.sigstoreSignatures, 1);
     assert.deepEqual(json.sigstore.map((s) => [s.kind, s.keyless, s.rekor]), [['cosign', true, true]]);
+  });
+
+  it('accepts a cosign v3 Sigstore bundle found through the referrers tag fallback', async () => {
+    const r = await pullFromA('sig/bundle');
+    assert.equal(r.code, 0, r.stderr);
+    const hex = digest.slice(7);
+    // the referrers API first (distribution 2.8 has none: 404), then the sha256-HEX tag's index, the bundle manifest and blob
+    const api = r.requests.findIndex((q) => q.startsWith(`GET /v2/sig/bundle/referrers/sha256:${hex}?artifactType=application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson 404`));
+    const tag = r.requests.indexOf(`GET /v2/sig/bundle/manifests/sha256-${hex} 200`);
+    assert.ok(api >= 0 && tag > api, r.requests.join('\n'));
+    const shown = await inspect([`docker://${a.host}/sig/bundle:1`]);
+    assert.match(shown.stdout, /^Sigstore: +\d+ \(.*bundle.*\)$/m);
   });
 
   it('accepts a signature by a cosign key', async () => {
@@ -216,6 +248,7 @@ describe('sigstore signatures from registries', () => {
     ['forged SET', 'sig/forgedset', /the Rekor SET signature does not verify/],
     ['untrusted CA', 'sig/untrustedca', /not a trusted CA/],
     ['no signature at all', 'sig/none', /has no sigstore signatures/],
+    ['forged Sigstore bundle', 'sig/bundleforged', /sigstore bundle #1: .*the Rekor entry is for another payload/],
   ];
   for (const [what, repo, reason] of refusals) {
     it(`refuses ${what} in one line (exit 8), and no layer or config is fetched`, async () => {
@@ -227,6 +260,7 @@ describe('sigstore signatures from registries', () => {
       assert.match(text, reason);
       // The registry's own log: the manifest and the attachment were read, nothing the manifest names.
       assert.ok(r.requests.some((q) => q.startsWith(`GET /v2/${repo}/manifests/${digest.replace(':', '-')}.sig `)), `the attachment was asked for:\n${r.requests.join('\n')}`);
+      if (repo.includes('bundle')) assert.ok(r.requests.includes(`GET /v2/${repo}/manifests/${digest.replace(':', '-')} 200`), 'the bundle came through the tag fallback');
       assert.deepEqual(imageBlobRequests(r.requests, repo), [], 'no layer or config blob was requested');
     });
   }
@@ -244,8 +278,11 @@ describe('sigstore signatures from registries', () => {
     let from = (await a.requests()).length;
     const saved = await berth(['save', ref, '-o', bundle]);
     assert.equal(saved.code, 0, saved.stderr);
-    // The same manifest was pulled from sig/good and keyed/good: its record keeps both signatures (each checked against the reference used).
-    assert.match(saved.stdout, /, 2 sigstore$/m);
+    // The same manifest was pulled from several repositories here: its record keeps every signature that came with it
+    // (each is checked against the reference it is used under), and the bundle carries them all.
+    const kept = (JSON.parse((await inspect(['--json', ref])).stdout) as { sigstoreSignatures: number }).sigstoreSignatures;
+    assert.ok(kept >= 1);
+    assert.match(saved.stdout, new RegExp(`, ${kept} sigstore$`, 'm'));
     // Today's policy says another email: the store's copy is refused by the kept signature, offline.
     const strict = await writePolicy('policy-other-email.json', 'someone-else@berth.test');
     const refused = await berth(['save', ref, '-o', path.join(work, 'refused.tar')], { policy: strict });
@@ -259,13 +296,30 @@ describe('sigstore signatures from registries', () => {
     from = (await a.requests()).length;
     const loaded = await berth(['load', bundle], { root: path.join(work, 'root-load') });
     assert.equal(loaded.code, 0, loaded.stderr);
-    assert.match(loaded.stdout, /2 sigstore; accepted by .*sigstoreSigned/);
+    assert.match(loaded.stdout, new RegExp(`${kept} sigstore; accepted by .*sigstoreSigned`));
     const shown = await inspect([ref], path.join(work, 'root-load'));
-    assert.match(shown.stdout, /^Sigstore: +2 \(cosign keyless \+rekor, cosign key\)$/m);
+    assert.match(shown.stdout, new RegExp(`^Sigstore: +${kept} \\(cosign keyless \\+rekor`, 'm'));
     const notLoaded = await berth(['load', bundle], { root: path.join(work, 'root-load-strict'), policy: strict });
     assert.equal(notLoaded.code, 8, notLoaded.stderr);
     assert.match(errorText(notLoaded.stderr), /^berth: error: .* is rejected: [\s\S]*fulcio.subjectEmail requires/);
     assert.deepEqual((await a.requests()).slice(from), [], 'load needs no registry');
+  });
+
+  it('a signature made by berth sign --sigstore-key survives skopeo copy to another registry and still verifies', async () => {
+    const prefix = path.join(work, 'berth-cosign');
+    const pass = await file('cosign.pass', 'test password\n');
+    const made = await run(process.execPath, [BERTH, 'trust', 'keygen', prefix, '--passphrase-file', pass]);
+    assert.equal(made.code, 0, made.stderr);
+    const signed = await run(process.execPath, [BERTH, '--root', root, 'sign', '--sigstore-key', `${prefix}.key`, '--passphrase-file', pass, '--tls-verify=false', `docker://${a.host}/berth/app:1`]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const atA = await pullFromA('berth/app');
+    assert.equal(atA.code, 0, atA.stderr);
+    await skopeoCopy(`docker://${a.host}/berth/app:1`, `docker://${b.host}/berthcopy/app:1`, ['--registries.d', regd, '--src-tls-verify=false', '--dest-tls-verify=false']);
+    const from = (await b.requests()).length;
+    // berth signs the reference it was given (with its tag): remapIdentity accepts the copy by tag
+    const r = await berth(['pull', `docker://${b.host}/berthcopy/app:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await b.requests()).slice(from).includes(`GET /v2/berthcopy/app/manifests/${digest.replace(':', '-')}.sig 200`));
   });
 
   it('skopeo copies the attachments to another registry (use-sigstore-attachments), where they still verify', async () => {
