@@ -26,6 +26,7 @@ import {
 } from '../fixtures/sigstore.ts';
 import { pushBundleReferrers, pushCosignAttachments } from '../fixtures/sigstore-push.ts';
 import { skopeoCopy, TestRegistry } from '../harness/registry.ts';
+import { TestHost } from '../harness/test-host.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 
@@ -75,6 +76,7 @@ describe('sigstore signatures from registries', () => {
   let policy: string;
   let regd: string;
   let regdOff: string;
+  let host: TestHost | undefined;
   const files = new Map<string, string>();
 
   const file = async (name: string, text: string) => {
@@ -200,6 +202,8 @@ describe('sigstore signatures from registries', () => {
   });
 
   after(async () => {
+    await host?.stop();
+    await host?.assertClean();
     await Promise.all([a?.stop(), b?.stop()]);
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -320,6 +324,32 @@ describe('sigstore signatures from registries', () => {
     const r = await berth(['pull', `docker://${b.host}/berthcopy/app:1`]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok((await b.requests()).slice(from).includes(`GET /v2/berthcopy/app/manifests/${digest.replace(':', '-')}.sig 200`));
+  });
+
+  it('berth install (real systemd): pulls with the registry\'s signatures, then re-checks the kept ones from the store', async () => {
+    host = await TestHost.start();
+    const hostRoot = path.join(work, 'root-host');
+    const install = (name: string, policyFile: string) =>
+      host!.exec(process.execPath, [BERTH, '--root', hostRoot, 'install', '--system', '--no-start', '--policy', policyFile, '--registries.d', regd, '--tls-verify=false', '--name', name, `docker://${a.host}/sig/good:1`], { timeoutMs: 120_000 });
+    let from = (await a.requests()).length;
+    const first = await install('signed', policy);
+    assert.equal(first.code, 0, first.stderr);
+    let requests = (await a.requests()).slice(from);
+    assert.ok(requests.includes(`GET /v2/sig/good/manifests/${digest.replace(':', '-')}.sig 200`), requests.join('\n'));
+    assert.equal(await host.unitProperty('signed.service', 'LoadState'), 'loaded');
+
+    from = (await a.requests()).length;
+    const strict = await writePolicy('policy-install-strict.json', 'someone-else@berth.test');
+    const again = await install('signed-again', strict);
+    assert.equal(again.code, 8, again.stderr);
+    assert.match(again.stderr, /Using \S+\/sig\/good:1 from the store/);
+    assert.match(errorText(again.stderr), /is rejected: [\s\S]*fulcio.subjectEmail requires "someone-else@berth.test"/);
+    requests = (await a.requests()).slice(from);
+    assert.deepEqual(requests, [], 'the registry was not asked');
+    assert.equal(await host.unitProperty('signed-again.service', 'LoadState'), 'not-found', 'nothing was installed');
+
+    const un = await host.exec(process.execPath, [BERTH, '--root', hostRoot, 'uninstall', 'signed'], { timeoutMs: 60_000 });
+    assert.equal(un.code, 0, un.stderr);
   });
 
   it('skopeo copies the attachments to another registry (use-sigstore-attachments), where they still verify', async () => {
