@@ -23,6 +23,7 @@ import { checkTrust } from '../../src/trust/index.ts';
 import {
   canonicalEntry,
   cosignAttachment,
+  makeCert,
   makeFulcioLikeCa,
   makeKey,
   makeRekor,
@@ -67,7 +68,7 @@ interface Material {
 interface Case {
   name: string;
   expect: 'accept' | RegExp;
-  kind: 'keyed' | 'keyless';
+  kind: 'keyed' | 'keyless' | 'pki';
   sig: UntrustedSigstoreSignature;
   material: Material;
   /** what sigstore-js verifies: a v0.1 bundle made from the attachment, or the v0.3 bundle itself */
@@ -86,7 +87,7 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
   let work: string;
   let n = 0;
   let rekor: TestRekor, otherRekor: TestRekor;
-  let ca: FulcioLikeCa, otherCa: FulcioLikeCa;
+  let ca: FulcioLikeCa, otherCa: FulcioLikeCa, pkiCa: FulcioLikeCa;
   let ec: TestKey, rsa: TestKey, ed: TestKey, stranger: TestKey;
   const rows: string[] = [];
   const file = async (name: string, data: string | Buffer) => {
@@ -98,7 +99,7 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'berth-oracle-'));
     [rekor, otherRekor] = [makeRekor(), makeRekor()];
-    [ca, otherCa] = [makeFulcioLikeCa('oracle fulcio'), makeFulcioLikeCa('oracle other')];
+    [ca, otherCa, pkiCa] = [makeFulcioLikeCa('oracle fulcio'), makeFulcioLikeCa('oracle other'), makeFulcioLikeCa('oracle pki')];
     [ec, rsa, ed, stranger] = [makeKey('ecdsa-p256'), makeKey('rsa'), makeKey('ed25519'), makeKey('ecdsa-p256')];
   });
   after(async () => {
@@ -129,8 +130,10 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
     messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(m.payload).digest('base64') }, signature: m.signature.toString('base64') },
   });
 
-  const keyed = (name: string, expect: Case['expect'], o: { key: TestKey; policyKey?: TestKey; digest?: string; reference?: string; tamper?: boolean }): Case => {
-    const m = cosignAttachment({ manifestDigest: (o.digest ?? digestA) as typeof digestA, reference: o.reference ?? REPO, key: o.key });
+  const keyed = (name: string, expect: Case['expect'], o: { key: TestKey; policyKey?: TestKey; digest?: string; reference?: string; tamper?: boolean; rekor?: boolean; forgeSet?: boolean }): Case => {
+    const m = cosignAttachment({ manifestDigest: (o.digest ?? digestA) as typeof digestA, reference: o.reference ?? REPO, key: o.key, ...(o.rekor === true ? { rekor } : {}) });
+    if (o.forgeSet === true) m.attachment.rekorBundle = JSON.stringify({ SignedEntryTimestamp: otherRekor.setSignature(m.entry!).toString('base64'), Payload: m.entry });
+    const setSig = m.attachment.rekorBundle === undefined ? undefined : Buffer.from((JSON.parse(m.attachment.rekorBundle) as { SignedEntryTimestamp: string }).SignedEntryTimestamp, 'base64');
     if (o.tamper === true) m.attachment.payload = Buffer.from(m.payload.toString().replace('oracle', 'oracle'.toUpperCase()).replace(/"type"/, ' "type"'));
     const payload = m.attachment.payload;
     return {
@@ -138,7 +141,7 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
       expect,
       kind: 'keyed',
       sig: m.attachment,
-      material: { key: o.key, signature: m.signature, signed: payload },
+      material: { key: o.key, signature: m.signature, signed: payload, ...(setSig === undefined ? {} : { rekor, set: { entry: m.entry!, sig: setSig } }) },
       sigstoreJs: { bundle: v01(m, {}), artifact: payload },
       openssl: o.digest === undefined && o.reference === undefined,
       policyKey: o.policyKey ?? o.key,
@@ -170,6 +173,16 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
       email: o.email ?? TEST_EMAIL,
       ...(o.policyUris === undefined ? {} : { uris: o.policyUris }),
     };
+  };
+
+  /** PKI: the operator's CA, checked now; sigstore-js has no such policy (n/a). */
+  const pkiCase = (name: string, expect: Case['expect'], o: { email?: string; by?: FulcioLikeCa; expired?: boolean } = {}): Case => {
+    const key = makeKey('ecdsa-p256');
+    const by = o.by ?? pkiCa;
+    const now = Date.now();
+    const cert = makeCert({ cn: 'signer', key, issuer: by.intermediate, notBefore: now - (o.expired === true ? 7200_000 : 60_000), notAfter: now + (o.expired === true ? -3600_000 : 3600_000), emails: [o.email ?? 'ci@berth.test'] });
+    const m = cosignAttachment({ manifestDigest: digestA, reference: REPO, key, cert, chain: [by.intermediate] });
+    return { name, expect, kind: 'pki', sig: m.attachment, material: { key, cert, ca: pkiCa, signature: m.signature, signed: m.payload }, sigstoreJs: undefined, openssl: true, email: 'ci@berth.test' };
   };
 
   const bundleCase = (name: string, expect: Case['expect'], o: { forge?: (b: MadeBundle) => Buffer; emails?: string[]; by?: FulcioLikeCa; digest?: string } = {}): Case => {
@@ -205,8 +218,10 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
     await mkdir(dir);
     const policyPath = path.join(dir, 'policy.json');
     const requirement =
-      c.kind === 'keyed'
-        ? { keyPath: await file('cosign.pub', c.policyKey!.publicPem) }
+      c.kind === 'pki'
+        ? { pki: { caRootsPath: await file('roots.pem', c.material.ca!.root.pem), caIntermediatesPath: await file('inter.pem', c.material.ca!.intermediate.pem), subjectEmail: c.email ?? TEST_EMAIL } }
+        : c.kind === 'keyed'
+        ? { keyPath: await file('cosign.pub', c.policyKey!.publicPem), ...(c.material.rekor === undefined ? {} : { rekorPublicKeyPath: await file('rekor.pub', rekor.key.publicPem) }) }
         : { fulcio: { caPath: await file('fulcio.pem', ca.intermediate.pem + ca.root.pem), oidcIssuer: TEST_OIDC_ISSUER, subjectEmail: c.email ?? TEST_EMAIL }, rekorPublicKeyPath: await file('rekor.pub', rekor.key.publicPem) };
     await writeFile(policyPath, JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [`${HOST}/demo`]: [{ type: 'sigstoreSigned', ...requirement, signedIdentity: { type: 'matchRepository' } }] } } }));
     if (c.uris !== undefined) await writeFile(path.join(dir, 'berth-sigstore.json'), JSON.stringify({ transports: { docker: { [`${HOST}/demo`]: { subjectURIs: c.uris } } } }));
@@ -226,7 +241,7 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
       const root = TrustedRoot.fromJSON(JSON.parse(trustedRootJson({ rekor: [rekor], cas: [ca] })));
       const keys: Record<string, SpecPublicKey> = {};
       if (c.kind === 'keyed') keys[PUBLIC_KEY_HINT] = { rawBytes: c.policyKey!.spki, keyDetails: 0 as SpecPublicKey['keyDetails'], validFor: { start: new Date(0) } };
-      const verifier = new Verifier(toTrustMaterial(root, keys), c.kind === 'keyed' ? { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 } : { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 });
+      const verifier = new Verifier(toTrustMaterial(root, keys), c.kind === 'keyed' && c.material.rekor === undefined ? { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 } : { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 });
       const bundle = bundleFromJSON(s.bundle);
       const entity = toSignedEntity(bundle, s.artifact);
       const uri = c.uris?.[0];
@@ -255,10 +270,15 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
     const pub = await file('pub.pem', c.kind === 'keyed' ? c.policyKey!.publicPem : m.key.publicPem);
     const sigOk = (c.kind === 'keyed' ? c.policyKey! : m.key).kind === 'ed25519' ? await ossl('pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', signed, '-sigfile', sig) : await ossl('dgst', '-sha256', '-verify', pub, '-signature', sig, signed);
     if (!sigOk) return 'refuse';
-    if (c.kind === 'keyed') return 'accept';
+    if (c.kind === 'keyed' && m.rekor === undefined) return 'accept';
+    if (c.kind === 'pki') {
+      const ok = await ossl('verify', '-x509_strict', '-CAfile', await file('root.pem', m.ca!.root.pem), '-untrusted', await file('chain.pem', m.ca!.intermediate.pem), '-verify_email', c.email ?? TEST_EMAIL, await file('leaf.pem', m.cert!.pem));
+      return ok ? 'accept' : 'refuse';
+    }
     if (m.set === undefined) return 'refuse';
     const setOk = await ossl('dgst', '-sha256', '-verify', await file('rekor.pub', rekor.key.publicPem), '-signature', await file('set.der', m.set.sig), await file('entry.json', canonicalEntry(m.set.entry)));
     if (!setOk) return 'refuse';
+    if (c.kind === 'keyed') return 'accept';
     if (m.checkpoint !== undefined && !(await ossl('dgst', '-sha256', '-verify', await file('rekor.pub', rekor.key.publicPem), '-signature', await file('cp.der', m.checkpoint.sig), await file('note.txt', m.checkpoint.note)))) return 'refuse';
     const chainOk = await ossl('verify', '-x509_strict', '-attime', String(m.integratedTime), '-CAfile', await file('root.pem', ca.root.pem), '-untrusted', await file('chain.pem', m.ca!.intermediate.pem), '-verify_email', c.email ?? TEST_EMAIL, await file('leaf.pem', m.cert!.pem));
     return chainOk ? 'accept' : 'refuse';
@@ -272,6 +292,12 @@ describe('berth, sigstore-js and OpenSSL agree on sigstore verdicts', () => {
     keyed('tampered payload', /does not verify with the policy's key/, { key: ec, tamper: true }),
     keyed('signature moved to another digest', /for manifest sha256:[0-9a-f]{64}, but this image's manifest is/, { key: ec, digest: digestOf(manifestB) }),
     keyed('other repository', /claims identity 127.0.0.1:5000\/demo\/other/, { key: ec, reference: `${HOST}/demo/other` }),
+    keyed('keyed + Rekor SET', 'accept', { key: ec, rekor: true }),
+    keyed('keyed + Rekor, forged SET', /the Rekor SET signature does not verify/, { key: ec, rekor: true, forgeSet: true }),
+    pkiCase('pki email', 'accept'),
+    pkiCase('pki, wrong email', /pki.subjectEmail requires "ci@berth.test"/, { email: 'mallory@berth.test' }),
+    pkiCase('pki, untrusted CA', /not a trusted CA/, { by: otherCa }),
+    pkiCase('pki, expired certificate', /is not valid at/, { expired: true }),
     keyless('keyless email', 'accept'),
     keyless('keyless workflow URI SAN (side file)', 'accept', { uris: [TEST_WORKFLOW_URI], policyUris: [TEST_WORKFLOW_URI] }),
     keyless('wrong email', /fulcio.subjectEmail requires/, { emails: ['mallory@berth.test'] }),

@@ -76,6 +76,36 @@ export function leafAndChain(certificate: string | undefined, chain: string | un
   return { leaf: parseCertificate(leafDer[0] as Buffer, 'the certificate'), intermediates: chainDer.map((d, i) => parseCertificate(d, `chain certificate ${i + 1}`)) };
 }
 
+/**
+ * A keyless (fulcio) or pki leaf: the instant it must be valid at (for fulcio
+ * the verified Rekor entry's integratedTime, which `setTime` returns in
+ * seconds; for pki now), its chain to the anchors (the policy's, or a trusted
+ * root's at that instant), then its identity. Returns the signer.
+ */
+export function verifyLeaf(
+  c: SigstoreCheck,
+  leaf: Certificate,
+  untrustedIntermediates: readonly Certificate[],
+  setTime: () => number,
+  anchorsAt?: (ms: number) => { roots: readonly Certificate[]; intermediates: readonly Certificate[] },
+): Signer {
+  const r = c.requirement;
+  let at: number;
+  let identity: (c: SigstoreCheck, l: Certificate) => Signer;
+  if (r.fulcio !== undefined) {
+    at = setTime() * 1000; // the SET first: its time is when the certificate must have been valid
+    identity = checkFulcioIdentity;
+  } else if (r.pki !== undefined) {
+    at = c.now;
+    identity = checkPkiIdentity;
+  } else {
+    return reject('internal: a certificate for a sigstoreSigned requirement without fulcio or pki');
+  }
+  const anchors = anchorsAt?.(at) ?? { roots: c.material.roots ?? [], intermediates: c.material.intermediates };
+  verifyChain(leaf, [...untrustedIntermediates, ...anchors.intermediates], anchors.roots, at);
+  return identity(c, leaf);
+}
+
 /** The payload's digest and identity, after its signature verified. */
 export function checkPayload(c: SigstoreCheck, payload: Uint8Array, signer: Signer): void {
   const p = parseCosignPayload(payload);
@@ -87,7 +117,6 @@ export function checkPayload(c: SigstoreCheck, payload: Uint8Array, signer: Sign
 
 /** Verifies one attachment; returns the signer or throws SigstoreRejected. */
 export function verifyAttachment(c: SigstoreCheck, a: UntrustedCosignAttachment): Signer {
-  const r = c.requirement;
   const m = c.material;
   if (a.payload.length > MAX_COSIGN_PAYLOAD_BYTES) reject(`the payload is larger than ${MAX_COSIGN_PAYLOAD_BYTES} bytes`);
   if (a.signature.length > MAX_SIGNATURE_BYTES) reject(`the signature is larger than ${MAX_SIGNATURE_BYTES} bytes`);
@@ -121,22 +150,10 @@ export function verifyAttachment(c: SigstoreCheck, a: UntrustedCosignAttachment)
   }
 
   const { leaf, intermediates } = leafAndChain(a.certificate, a.chain);
-  let at: number;
-  let describe: (leaf: Certificate) => Signer;
-  if (r.fulcio !== undefined) {
+  const signer = verifyLeaf(c, leaf, intermediates, () => {
     const s = set();
-    // The SET first: its integratedTime is the instant the certificate must be valid at.
-    const entry = verifySet(m.rekorKeys ?? [], s.set, s.entry, { signature, keyOrCertDer: leaf.der, payload: a.payload });
-    at = entry.integratedTime * 1000;
-    describe = (l) => checkFulcioIdentity(c, l);
-  } else if (r.pki !== undefined) {
-    at = c.now;
-    describe = (l) => checkPkiIdentity(c, l);
-  } else {
-    return reject('internal: sigstoreSigned without keys, fulcio or pki');
-  }
-  verifyChain(leaf, [...intermediates, ...m.intermediates], m.roots ?? [], at);
-  const signer = describe(leaf);
+    return verifySet(m.rekorKeys ?? [], s.set, s.entry, { signature, keyOrCertDer: leaf.der, payload: a.payload }).integratedTime;
+  });
   if (!verifySignature(leaf.publicKey, a.payload, signature)) reject(`the signature does not verify with the certificate of ${signer} (tampered payload or signature)`);
   checkPayload(c, a.payload, signer);
   return signer;

@@ -14,34 +14,25 @@
  */
 import { createHash } from 'node:crypto';
 import { SIGSTORE_BUNDLE_V03_MEDIA_TYPE, type UntrustedSigstoreBundle } from '../../image/sigstore.ts';
-import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from '../../strict-json.ts';
+import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from '../../strict-json.ts';
 import { transportOf } from '../../transport/index.ts';
 import { parseDockerIdentity, type DockerIdentity } from '../identity.ts';
 import { identityMismatch } from '../match.ts';
-import { checkFulcioIdentity, checkPkiIdentity, keyName, type SigstoreCheck, type Signer } from './attachment.ts';
-import { decodeBase64, parsePem, reject } from './encoding.ts';
+import { keyName, verifyLeaf, type SigstoreCheck, type Signer } from './attachment.ts';
+import { decodeBase64, jsonObject, jsonString, parsePem, reject } from './encoding.ts';
 import { verifySignature, type PublicKey } from './keys.ts';
 import { verifySetSignature } from './rekor.ts';
 import type { ScopeExtras } from './side-file.ts';
 import { casAt, loadTrustedRoot, tlogKeysAt, type TrustedRoot } from './trusted-root.ts';
-import { parseCertificate, verifyChain, type Certificate } from './x509.ts';
+import { parseCertificate, type Certificate } from './x509.ts';
 
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 
-const obj = (v: JsonValue | undefined, where: string, required: string[], optional: string[] = []): JsonObject => {
-  if (!isJsonObject(v)) return reject(`${where} is not an object`);
-  const bad = unexpectedMembers(v, required, optional);
-  if (bad !== undefined) reject(`${where}: ${bad}`);
-  return v;
-};
-const str = (o: JsonObject, k: string, where: string): string => {
-  const v = o[k];
-  if (typeof v !== 'string') return reject(`${where}.${k} is not a string`);
-  return v;
-};
+const obj = jsonObject;
+const str = jsonString;
 const b64 = (o: JsonObject, k: string, where: string): Buffer => decodeBase64(str(o, k, where), `${where}.${k}`);
 /** protobuf-JSON int64: a decimal string */
 const int64 = (o: JsonObject, k: string, where: string): number => {
@@ -241,20 +232,8 @@ export async function verifyBundle(c: SigstoreCheck, b: UntrustedSigstoreBundle,
   } else {
     if (vm['certificate'] === undefined) reject('the bundle carries no certificate, which this requirement needs');
     const leaf: Certificate = parseCertificate(b64(obj(vm['certificate'], 'verificationMaterial.certificate', ['rawBytes']), 'rawBytes', 'verificationMaterial.certificate'), 'the certificate');
-    let at: number;
-    let describe: (l: Certificate) => Signer;
-    if (r.fulcio !== undefined) {
-      at = tlogTime(leaf.der) * 1000;
-      describe = (l) => checkFulcioIdentity(c, l);
-    } else if (r.pki !== undefined) {
-      at = c.now;
-      describe = (l) => checkPkiIdentity(c, l);
-    } else {
-      return reject('internal: sigstoreSigned without keys, fulcio or pki');
-    }
-    const anchors = root === undefined || r.fulcio === undefined ? { roots: m.roots ?? [], intermediates: m.intermediates } : casAt(root, at);
-    verifyChain(leaf, anchors.intermediates, anchors.roots, at);
-    signer = describe(leaf);
+    const trustedRoot = root;
+    signer = verifyLeaf(c, leaf, [], () => tlogTime(leaf.der), trustedRoot === undefined || r.fulcio === undefined ? undefined : (at) => casAt(trustedRoot, at));
     if (!verifySignature(leaf.publicKey, signedData, env.signature)) reject(`the DSSE signature does not verify with the certificate of ${signer} (tampered payload or signature)`);
   }
   checkStatement(c, env.payload, signer);

@@ -1,3 +1,5 @@
+import { isJsonObject, unexpectedMembers, type JsonObject, type JsonValue } from '../../strict-json.ts';
+
 /**
  * Strict decoders for the text encodings sigstore material arrives in:
  * base64 that has exactly one spelling (so two verifiers cannot read two
@@ -67,4 +69,18 @@ export function canonicalJson(v: unknown): string {
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
   }
   return reject('unexpected value in canonical JSON');
+}
+
+/** `v` as an object with exactly the `required` members plus any of `optional`; refuses naming `where`. */
+export function jsonObject(v: JsonValue | undefined, where: string, required: readonly string[], optional: readonly string[] = []): JsonObject {
+  if (!isJsonObject(v)) return reject(`${where} is not an object`);
+  const bad = unexpectedMembers(v, required, optional);
+  if (bad !== undefined) reject(`${where}: ${bad}`);
+  return v;
+}
+
+export function jsonString(o: JsonObject, k: string, where: string): string {
+  const v = o[k];
+  if (typeof v !== 'string') return reject(`${where}.${k} is not a string`);
+  return v;
 }

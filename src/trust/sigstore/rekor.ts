@@ -7,8 +7,8 @@
  * existed, at which a keyless certificate must have been valid.
  */
 import { createHash } from 'node:crypto';
-import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from '../../strict-json.ts';
-import { canonicalJson, decodeBase64, parsePem, reject } from './encoding.ts';
+import { parseStrictJson, type JsonObject, type JsonValue } from '../../strict-json.ts';
+import { canonicalJson, decodeBase64, jsonObject, jsonString, parsePem, reject } from './encoding.ts';
 import { verifySignature, type PublicKey } from './keys.ts';
 
 const MAX_SET_BYTES = 256 * 1024;
@@ -31,17 +31,8 @@ export interface VerifiedEntry {
 /** The log ID of a Rekor key: hex SHA-256 of its SubjectPublicKeyInfo. */
 export const logIdOf = (key: PublicKey): string => createHash('sha256').update(key.spki).digest('hex');
 
-const obj = (v: JsonValue | undefined, where: string, required: string[], optional: string[] = []): JsonObject => {
-  if (!isJsonObject(v)) return reject(`${where} is not an object`);
-  const bad = unexpectedMembers(v, required, optional);
-  if (bad !== undefined) reject(`${where}: ${bad}`);
-  return v;
-};
-const str = (o: JsonObject, k: string, where: string): string => {
-  const v = o[k];
-  if (typeof v !== 'string') return reject(`${where}.${k} is not a string`);
-  return v;
-};
+const obj = jsonObject;
+const str = jsonString;
 const int = (o: JsonObject, k: string, where: string): number => {
   const v = o[k];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return reject(`${where}.${k} is not a non-negative integer`);
