@@ -20,8 +20,12 @@ export interface SignaturePayload {
   readonly timestamp: number | undefined;
 }
 
-/** Parses a verified signature's payload; throws Error saying what is wrong with it. */
-export function parseUntrustedPayload(untrustedPayload: Uint8Array): SignaturePayload {
+/**
+ * Parses a verified signature's payload; throws Error saying what is wrong
+ * with it. cosign's payloads (sigstore) have the same shape with another
+ * `type`, and cosign writes `"optional": null` when it has nothing to add.
+ */
+export function parseUntrustedPayload(untrustedPayload: Uint8Array, expect: { type: string; optionalMayBeNull: boolean } = { type: SIGNATURE_TYPE, optionalMayBeNull: false }): SignaturePayload {
   let doc: JsonValue;
   try {
     doc = parseStrictJson(untrustedPayload);
@@ -37,10 +41,10 @@ export function parseUntrustedPayload(untrustedPayload: Uint8Array): SignaturePa
   const critical = doc['critical'];
   const optional = doc['optional'];
   if (!isJsonObject(critical)) return bad('critical is not an object');
-  if (!isJsonObject(optional)) return bad('optional is not an object');
+  if (!isJsonObject(optional) && !(expect.optionalMayBeNull && optional === null)) return bad(`optional is not an object${expect.optionalMayBeNull ? ' nor null' : ''}`);
   const c = unexpectedMembers(critical, ['type', 'image', 'identity']);
   if (c !== undefined) bad(`critical: ${c}`);
-  if (critical['type'] !== SIGNATURE_TYPE) bad(`critical.type is not "${SIGNATURE_TYPE}"`);
+  if (critical['type'] !== expect.type) bad(`critical.type is not "${expect.type}"`);
   const image = critical['image'];
   const identity = critical['identity'];
   if (!isJsonObject(image)) return bad('critical.image is not an object');
@@ -59,9 +63,9 @@ export function parseUntrustedPayload(untrustedPayload: Uint8Array): SignaturePa
   } catch (e) {
     return bad(`critical.identity.docker-reference: ${(e as Error).message}`);
   }
-  const creator = optional['creator'];
+  const creator = optional?.['creator'];
   if (creator !== undefined && typeof creator !== 'string') bad('optional.creator is not a string');
-  const timestamp = optional['timestamp'];
+  const timestamp = optional?.['timestamp'];
   if (timestamp !== undefined && !(typeof timestamp === 'number' && Number.isSafeInteger(timestamp))) bad('optional.timestamp is not an integer');
   return {
     dockerManifestDigest: digest as Digest,

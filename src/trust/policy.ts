@@ -2,7 +2,7 @@
  * containers-policy.json(5): which requirements an image must satisfy,
  * by transport and scope. Parsed strictly, as containers/image does: unknown or
  * duplicated members make the whole file invalid, and an invalid file rejects
- * everything. Requirement types berth does not implement (sigstoreSigned, …)
+ * everything. Requirement types berth does not implement (signedBaseLayer, …)
  * parse as `unsupported` and reject the images of their scope only, saying so.
  */
 import { readFile } from 'node:fs/promises';
@@ -35,10 +35,47 @@ export interface SignedByRequirement {
   readonly signedIdentity: SignedIdentity;
 }
 
+/**
+ * Where PEM material of a sigstoreSigned requirement comes from: files
+ * (…Path/…Paths) or base64 in the policy (…Data/…Datas). Each item is one
+ * blob (one file or one base64 string).
+ */
+export type PemSource = { readonly paths: readonly string[] } | { readonly datas: readonly Buffer[] };
+
+/** sigstoreSigned's `fulcio`: certificates issued by a Fulcio CA to one OIDC identity. */
+export interface FulcioTrust {
+  readonly ca: PemSource;
+  readonly oidcIssuer: string;
+  readonly subjectEmail: string;
+}
+
+/** sigstoreSigned's `pki`: certificates of the operator's own CA, for an email and/or host name. */
+export interface PkiTrust {
+  readonly caRoots: PemSource;
+  readonly caIntermediates: PemSource | undefined;
+  readonly subjectEmail: string | undefined;
+  readonly subjectHostname: string | undefined;
+}
+
+/**
+ * containers-policy.json(5) sigstoreSigned: exactly one of public keys,
+ * `fulcio` and `pki`; Rekor keys are required with fulcio, optional with
+ * keys (then a Rekor SET is required), refused with pki (as containers/image).
+ */
+export interface SigstoreSignedRequirement {
+  readonly type: 'sigstoreSigned';
+  readonly keys: PemSource | undefined;
+  readonly fulcio: FulcioTrust | undefined;
+  readonly pki: PkiTrust | undefined;
+  readonly rekorKeys: PemSource | undefined;
+  readonly signedIdentity: SignedIdentity;
+}
+
 export type Requirement =
   | { readonly type: 'insecureAcceptAnything' }
   | { readonly type: 'reject' }
   | SignedByRequirement
+  | SigstoreSignedRequirement
   /** A requirement berth cannot evaluate; it rejects, naming `why`. */
   | { readonly type: 'unsupported'; readonly name: string; readonly why: string };
 
@@ -148,6 +185,8 @@ function parseRequirement(v: JsonValue, where: string): Requirement {
     }
     case 'signedBy':
       return parseSignedBy(v, where);
+    case 'sigstoreSigned':
+      return parseSigstoreSigned(v, where);
     default:
       return { type: 'unsupported', name: type, why: `requirement type ${JSON.stringify(type.slice(0, 100))} is not supported by berth` };
   }
@@ -180,6 +219,83 @@ function parseSignedBy(v: JsonObject, where: string): Requirement {
   }
   if (typeof identity === 'string') return { type: 'unsupported', name: 'signedBy', why: identity };
   return { type: 'signedBy', keyType, keys, signedIdentity: identity };
+}
+
+const base64Re = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Standard base64 as Go's encoding/json writes []byte: canonical (no stray bits, padded). */
+function base64Member(v: JsonValue | undefined, where: string): Buffer {
+  if (typeof v !== 'string' || v.length === 0 || v.length % 4 !== 0 || !base64Re.test(v)) return invalid(where, 'must be base64-encoded data');
+  const b = Buffer.from(v, 'base64');
+  if (b.toString('base64') !== v) invalid(where, 'is not canonical base64');
+  return b;
+}
+
+/**
+ * One PEM source from the members `${stem}Path`, `${stem}Paths`, `${stem}Data`,
+ * `${stem}Datas` (`plural`: whether the …s forms exist); undefined when none is present.
+ */
+function pemSource(v: JsonObject, where: string, stem: string, plural: boolean): PemSource | undefined {
+  const names = plural ? [`${stem}Path`, `${stem}Paths`, `${stem}Data`, `${stem}Datas`] : [`${stem}Path`, `${stem}Data`];
+  const present = names.filter((k) => v[k] !== undefined);
+  if (present.length === 0) return undefined;
+  if (present.length > 1) return invalid(where, `only one of ${names.join(', ')} may be present (found ${present.join(' and ')})`);
+  const k = present[0] as string;
+  const val = v[k] as JsonValue;
+  const list = (what: string): JsonValue[] => {
+    if (!Array.isArray(val) || val.length === 0) return invalid(`${where}.${k}`, `must be a non-empty array of ${what}`);
+    return val;
+  };
+  if (k.endsWith('Paths')) return { paths: list('paths').map((p, i) => absolutePath(p, `${where}.${k}[${i}]`)) };
+  if (k.endsWith('Path')) return { paths: [absolutePath(val, `${where}.${k}`)] };
+  if (k.endsWith('Datas')) return { datas: list('base64 strings').map((d, i) => base64Member(d, `${where}.${k}[${i}]`)) };
+  return { datas: [base64Member(val, `${where}.${k}`)] };
+}
+
+function nonEmptyString(v: JsonValue | undefined, where: string): string {
+  if (typeof v !== 'string' || v === '') return invalid(where, 'must be a non-empty string');
+  return v;
+}
+
+function parseSigstoreSigned(v: JsonObject, where: string): Requirement {
+  const keyMembers = ['keyPath', 'keyPaths', 'keyData', 'keyDatas'];
+  const rekorMembers = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'];
+  const extra = unexpectedMembers(v, ['type'], [...keyMembers, 'fulcio', 'pki', ...rekorMembers, 'signedIdentity']);
+  if (extra !== undefined) invalid(where, extra);
+  const sources = [...keyMembers, 'fulcio', 'pki'].filter((k) => v[k] !== undefined);
+  if (sources.length !== 1) invalid(where, `exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio and pki must be present${sources.length > 1 ? ` (found ${sources.join(' and ')})` : ''}`);
+  const keys = pemSource(v, where, 'key', true);
+  const rekorKeys = pemSource(v, where, 'rekorPublicKey', true);
+  let fulcio: FulcioTrust | undefined;
+  let pki: PkiTrust | undefined;
+  if (v['fulcio'] !== undefined) {
+    const f = v['fulcio'];
+    const fw = `${where}.fulcio`;
+    if (!isJsonObject(f)) return invalid(fw, 'must be an object');
+    const fx = unexpectedMembers(f, [], ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']);
+    if (fx !== undefined) invalid(fw, fx);
+    const ca = pemSource(f, fw, 'ca', false);
+    if (ca === undefined) return invalid(fw, 'exactly one of caPath and caData must be present');
+    fulcio = { ca, oidcIssuer: nonEmptyString(f['oidcIssuer'], `${fw}.oidcIssuer`), subjectEmail: nonEmptyString(f['subjectEmail'], `${fw}.subjectEmail`) };
+    if (rekorKeys === undefined) invalid(where, 'fulcio needs one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas');
+  }
+  if (v['pki'] !== undefined) {
+    const p = v['pki'];
+    const pw = `${where}.pki`;
+    if (!isJsonObject(p)) return invalid(pw, 'must be an object');
+    const px = unexpectedMembers(p, [], ['caRootsPath', 'caRootsData', 'caIntermediatesPath', 'caIntermediatesData', 'subjectEmail', 'subjectHostname']);
+    if (px !== undefined) invalid(pw, px);
+    const caRoots = pemSource(p, pw, 'caRoots', false);
+    if (caRoots === undefined) return invalid(pw, 'exactly one of caRootsPath and caRootsData must be present');
+    const email = p['subjectEmail'] === undefined ? undefined : nonEmptyString(p['subjectEmail'], `${pw}.subjectEmail`);
+    const host = p['subjectHostname'] === undefined ? undefined : nonEmptyString(p['subjectHostname'], `${pw}.subjectHostname`);
+    if (email === undefined && host === undefined) invalid(pw, 'at least one of subjectEmail and subjectHostname must be present');
+    pki = { caRoots, caIntermediates: pemSource(p, pw, 'caIntermediates', false), subjectEmail: email, subjectHostname: host };
+    if (rekorKeys !== undefined) invalid(where, 'pki cannot be combined with Rekor public keys');
+  }
+  const identity = parseSignedIdentity(v['signedIdentity'], `${where}.signedIdentity`);
+  if (typeof identity === 'string') return { type: 'unsupported', name: 'sigstoreSigned', why: identity };
+  return { type: 'sigstoreSigned', keys, fulcio, pki, rekorKeys, signedIdentity: identity };
 }
 
 function absolutePath(v: JsonValue, where: string): string {
@@ -283,9 +399,20 @@ export function describeRequirement(r: Requirement): string {
       const keys = 'keyPaths' in r.keys ? r.keys.keyPaths.join(', ') : 'keyData';
       return `signedBy (GPGKeys ${keys}; ${describeIdentity(r.signedIdentity)})`;
     }
+    case 'sigstoreSigned':
+      return `sigstoreSigned (${describeSigstoreTrust(r)}; ${describeIdentity(r.signedIdentity)})`;
     case 'unsupported':
       return r.name;
     default:
       return r.type;
   }
+}
+
+const describePem = (s: PemSource, data: string): string => ('paths' in s ? s.paths.join(', ') : data);
+
+function describeSigstoreTrust(r: SigstoreSignedRequirement): string {
+  const rekor = r.rekorKeys === undefined ? '' : `, Rekor ${describePem(r.rekorKeys, 'rekorPublicKeyData')}`;
+  if (r.fulcio !== undefined) return `fulcio ${describePem(r.fulcio.ca, 'caData')} ${r.fulcio.oidcIssuer} ${r.fulcio.subjectEmail}${rekor}`;
+  if (r.pki !== undefined) return `pki ${describePem(r.pki.caRoots, 'caRootsData')} ${[r.pki.subjectEmail, r.pki.subjectHostname].filter((x) => x !== undefined).join(' ')}`;
+  return `keys ${r.keys === undefined ? '?' : describePem(r.keys, 'keyData')}${rekor}`;
 }

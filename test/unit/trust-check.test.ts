@@ -229,8 +229,8 @@ describe('checkTrust', () => {
   });
 
   it('rejects under a requirement type berth does not support, saying so', async () => {
-    const { options } = await setup({ default: [{ type: 'sigstoreSigned', keyPath: '/etc/pki/cosign.pub' }] });
-    await rejected(checkTrust(parseImageReference(IMAGE), manifestA, options), 'UNTRUSTED', /the default policy in .*: requirement type "sigstoreSigned" is not supported by berth/);
+    const { options } = await setup({ default: [{ type: 'signedBaseLayer', baseLayerIdentity: { type: 'matchExact' } }] });
+    await rejected(checkTrust(parseImageReference(IMAGE), manifestA, options), 'UNTRUSTED', /the default policy in .*: requirement type "signedBaseLayer" is not supported by berth/);
   });
 
   it('rejects everything under a policy that does not parse, naming the file and the reason', async () => {

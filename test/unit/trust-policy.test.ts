@@ -63,7 +63,7 @@ describe('policy.json parsing', () => {
 
   it('parses unknown requirement types, key types and identity types as unsupported (they reject, the file stays usable)', () => {
     const p = policy({
-      default: [{ type: 'sigstoreSigned', keyPath: '/cosign.pub' }],
+      default: [{ type: 'signedBaseLayer', baseLayerIdentity: { type: 'matchExact' } }],
       transports: {
         docker: {
           a: [{ type: 'signedBy', keyType: 'signedByX509CAs', keyPath: '/x' }],
@@ -71,7 +71,7 @@ describe('policy.json parsing', () => {
         },
       },
     });
-    assert.deepEqual(p.default[0], { type: 'unsupported', name: 'sigstoreSigned', why: 'requirement type "sigstoreSigned" is not supported by berth' });
+    assert.deepEqual(p.default[0], { type: 'unsupported', name: 'signedBaseLayer', why: 'requirement type "signedBaseLayer" is not supported by berth' });
     assert.match((p.transports.get('docker')!.get('a')![0] as { why: string }).why, /keyType "signedByX509CAs" is not supported/);
     assert.match((p.transports.get('docker')!.get('b')![0] as { why: string }).why, /signedIdentity type "matchSomethingNew" is not supported/);
   });
