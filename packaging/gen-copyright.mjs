@@ -33,6 +33,7 @@ const NAMES = {
   'LGPL-3.0-or-later': 'LGPL-3+',
   'BlueOak-1.0.0': 'BlueOak-1.0.0',
   '0BSD': '0BSD',
+  Unlicense: 'Unlicense', // tweetnacl: public domain dedication; its text is copied from the package
 };
 
 /** Licences Debian ships in /usr/share/common-licenses: referenced, not copied. */

@@ -11,6 +11,7 @@ export const environment = [
   ['REGISTRY_AUTH_FILE', 'A containers-auth.json(5) file with registry credentials, read before $XDG_RUNTIME_DIR/containers/auth.json (or /run/containers/UID/auth.json), $XDG_CONFIG_HOME/containers/auth.json and $DOCKER_CONFIG/config.json (~/.docker/config.json).'],
   ['DBUS_SYSTEM_BUS_ADDRESS', 'The system bus berth talks to systemd on (default unix:path=/var/run/dbus/system_bus_socket).'],
   ['NO_COLOR, TERM', 'NO_COLOR set, or TERM=dumb, turns colour off; TERM=dumb also turns off the progress lines redrawn in place.'],
+  ['COSIGN_PASSWORD', 'The password of a cosign private key (berth sign --sigstore-key, berth trust keygen) when --passphrase-file is not given; set, even empty, it is used instead of asking on the terminal. The same variable cosign reads.'],
   ['COLUMNS', 'The width help is wrapped to when standard output is not a terminal (default 80).'],
 ];
 
@@ -75,10 +76,17 @@ export const pages = {
   verify: { description: ['Finishes or undoes interrupted operations, re-hashes every object in the store, and checks each installed container\'s deployment against its image. Exits non-zero when something is wrong.'] },
   mount: { description: ['Mounts a stored image read-only on DIR (an overlay of its layers), to look into it.'] },
   umount: { description: ['Unmounts a directory berth mount mounted.'] },
-  sign: { description: ['Signs a registry image\'s manifest with an OpenPGP secret key exported from GnuPG (--key; simple signing, as skopeo and podman verify it) and writes the signature into the image\'s look-aside signature store (registries.d).'], files: [REGD, POLICY] },
+  sign: {
+    description: [
+      'Signs a registry image\'s manifest with an OpenPGP secret key exported from GnuPG (--key; simple signing, as skopeo and podman verify it) and writes the signature into the image\'s look-aside signature store (registries.d).',
+      'With --sigstore-key instead, signs with a cosign private key (berth trust keygen, cosign generate-key-pair: ENCRYPTED SIGSTORE PRIVATE KEY, or the older ENCRYPTED COSIGN PRIVATE KEY) and adds the signature to the registry, in cosign\'s layout: a layer of the OCI manifest tagged sha256-HEX.sig next to the image, whose other signatures are kept. Signing again with the same key adds nothing. The key\'s password comes from --passphrase-file, else $COSIGN_PASSWORD, else the terminal; a wrong one fails with the code KEY_PASSWORD (exit status 2). Pushing needs write access to the repository (--creds or auth.json).',
+    ],
+    files: [REGD, POLICY],
+  },
   trust: {
     description: [
       'Shows or changes the trust policy: for a scope (a registry, a namespace, a repository, or oci:/PATH), accept, reject, or require a signature by given keys (signedBy), and where its signatures are (--lookaside, written to registries.d). `berth trust default reject` makes every image not named by a scope rejected.',
+      '`berth trust set --type sigstoreSigned --pubkeys cosign.pub SCOPE` requires cosign signatures by that key (or, keyless, certificates from --fulcio-ca for --oidc-issuer and --subject-email, with --rekor-key), and sets use-sigstore-attachments: true for the scope in registries.d, without which signatures in the registry are not read. `berth trust keygen [PREFIX]` writes a cosign key pair, PREFIX.key (ECDSA P-256, encrypted with scrypt and NaCl secretbox as cosign does, mode 0600) and PREFIX.pub; it never overwrites a file.',
     ],
     files: [POLICY, REGD],
   },

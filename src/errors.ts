@@ -51,6 +51,7 @@ export type ErrorCode =
   | 'POLICY_INVALID'
   | 'NO_POLICY'
   | 'KEY_INVALID'
+  | 'KEY_PASSWORD'
   | 'CONFIG_INVALID'
   | 'IO_ERROR'
   | 'INTERNAL';
@@ -87,6 +88,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   POLICY_INVALID: ExitCode.untrusted, // fails closed: nothing is accepted under a broken policy
   NO_POLICY: ExitCode.untrusted,
   KEY_INVALID: ExitCode.usage,
+  KEY_PASSWORD: ExitCode.usage, // the password does not open the key (its own code, so scripts can ask again)
   CONFIG_INVALID: ExitCode.usage,
   IO_ERROR: ExitCode.failure,
   INTERNAL: ExitCode.failure,

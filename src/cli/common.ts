@@ -108,7 +108,7 @@ export function imageSourceOptions<T>(y: Argv<T>) {
     .option('creds', { type: 'string', describe: 'registry credentials USER:PASS', defaultDescription: 'from auth.json' })
     .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to pick from an image index', defaultDescription: 'this host' })
     .option('policy', { type: 'string', describe: 'trust policy file', defaultDescription: '/etc/containers/policy.json' })
-    .option('registries.d', { type: 'string', describe: 'look-aside signature store configuration directory', defaultDescription: '/etc/containers/registries.d' })
+    .option('registries.d', { type: 'string', describe: 'signature store configuration directory (look-aside stores, use-sigstore-attachments)', defaultDescription: '/etc/containers/registries.d' })
     .option('insecure-policy', { type: 'boolean', default: false, describe: 'run without a trust policy (accepts anything: never in production)' });
 }
 

@@ -62,7 +62,7 @@ export const imagesCommand: CommandModule<GlobalArgs, ImagesArgs> = {
               Size: formatBytes(image.size),
               Created: image.created ?? '-',
               Pulled: image.pulled,
-              Signed: image.signatures ? 'yes' : 'no',
+              Signed: image.signatures > 0 || image.sigstoreSignatures > 0 ? 'yes' : 'no',
               UsedBy: image.usedBy.join(',') || '-',
             },
           };

@@ -27,6 +27,7 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
         `Created:    ${d.created ?? '-'}`,
         `Pulled:     ${d.pulled}`,
         `Signatures: ${d.signatures}`,
+        `Sigstore:   ${d.sigstoreSignatures}${d.sigstore.length === 0 ? '' : ` (${d.sigstore.map((s) => (s.kind === 'bundle' ? 'bundle' : `cosign ${s.keyless ? 'keyless' : 'key'}${s.rekor ? ' +rekor' : ''}`)).join(', ')})`}`,
         `Used by:    ${d.usedBy.join(', ') || '-'}`,
         `Command:    ${JSON.stringify([...(c.Entrypoint ?? []), ...(c.Cmd ?? [])])}`,
         `Env:        ${(c.Env ?? []).join(' ')}`,

@@ -19,7 +19,7 @@ export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
       const loaded = await load(ctx, args.file, await pullOptions(args, ctx.report.warn));
       if (args.json) return (await import('./output.ts')).printJson(loaded);
       for (const i of loaded) {
-        process.stdout.write(`${i.reference}: ${i.digest}\n  ${i.layers} layer(s): ${i.fetchedLayers} imported; ${i.signatures} signature(s); accepted by ${i.requirement}\n`);
+        process.stdout.write(`${i.reference}: ${i.digest}\n  ${i.layers} layer(s): ${i.fetchedLayers} imported; ${i.signatures} signature(s), ${i.sigstoreSignatures} sigstore; accepted by ${i.requirement}\n`);
       }
     }, { changes: true }),
 };

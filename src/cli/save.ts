@@ -22,6 +22,6 @@ export const saveCommand: CommandModule<GlobalArgs, SaveArgs> = {
       if (args.json) return (await import('./output.ts')).printJson(r);
       const { formatBytes } = await import('../ops/format.ts');
       process.stdout.write(`${r.file}: ${r.images.length} image(s), ${r.blobs} blob(s), ${formatBytes(r.bytes)}\n`);
-      for (const i of r.images) process.stdout.write(`  ${i.reference}: ${i.digest}, ${i.layers} layer(s), ${i.signatures} signature(s)\n`);
+      for (const i of r.images) process.stdout.write(`  ${i.reference}: ${i.digest}, ${i.layers} layer(s), ${i.signatures} signature(s), ${i.sigstoreSignatures} sigstore\n`);
     }, { changes: true }),
 };

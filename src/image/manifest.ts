@@ -45,6 +45,8 @@ export interface Descriptor {
   size: number;
   platform?: Platform;
   annotations?: Record<string, string>;
+  /** The artifact type of the manifest it points at (referrers indexes list it; image-spec 1.1). */
+  artifactType?: string;
 }
 
 export interface Platform {
@@ -144,6 +146,8 @@ function parseDescriptor(v: Json | undefined, what: string): Descriptor {
   }
   const annotations = optStrMap(v, 'annotations', what);
   if (annotations) d.annotations = annotations;
+  const artifactType = optStr(v, 'artifactType', what);
+  if (artifactType !== undefined) d.artifactType = artifactType;
   return d;
 }
 

@@ -27,15 +27,19 @@ import { removeOnInterrupt } from '../interrupt.ts';
 import { digestOf, encodedOf, verifiedStream, type Digest } from '../image/digest.ts';
 import { MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
 import { dockerName, type DockerReference } from '../image/reference.ts';
+import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
+import { parseStrictJson, type JsonValue } from '../strict-json.ts';
 import { formatReference, parseImageReference } from '../transport/index.ts';
 import type { OciArchiveReference } from '../transport/oci-archive/reference.ts';
 import { resolveImage } from '../transport/resolve.ts';
 import { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
+import { decodeSigstoreSignature, encodeSigstoreSignature } from '../store/images.ts';
 import { OciArchiveImageSource } from '../transport/oci-archive/oci_archive_src.ts';
 import { TarIndex } from '../transport/tarfile/tar_index.ts';
 import { openImageSource } from '../transport/index.ts';
 import { checkTrust } from '../trust/index.ts';
+import { keptSigstoreSource } from '../trust/sigstore-source.ts';
 import type { OpContext } from './context.ts';
 import { storeImages, type TrustedImage } from './layer-pipeline.ts';
 import { locked } from './locked.ts';
@@ -50,11 +54,16 @@ export const SIGNATURES_DIR = 'berth/signatures';
 const MAX_SIGNATURES = 64;
 const MAX_SIGNATURE_BYTES = 4 * 1024 * 1024;
 
+/** berth/signatures/HEX/sigstore.json: the image's sigstore signatures, a JSON list (store/images.ts encodeSigstoreSignature). */
+const SIGSTORE_FILE = 'sigstore.json';
+const MAX_SIGSTORE_FILE_BYTES = 16 * 1024 * 1024;
+
 export interface SavedImage {
   reference: string;
   digest: Digest;
   layers: number;
   signatures: number;
+  sigstoreSignatures: number;
 }
 
 export interface SaveResult {
@@ -150,6 +159,8 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
       pack.entry({ name: `${SIGNATURES_DIR}/${hex}/`, type: 'directory', mode: 0o755, mtime: EPOCH });
       for (const [i, sig] of image.signatures.slice(0, MAX_SIGNATURES).entries()) await put(`${SIGNATURES_DIR}/${hex}/signature-${i + 1}`, sig);
       if (image.signedManifestBytes) await put(`${SIGNATURES_DIR}/${hex}/signed-manifest`, image.signedManifestBytes);
+      const sigstore = image.sigstoreSignatures.slice(0, MAX_SIGNATURES);
+      if (sigstore.length > 0) await put(`${SIGNATURES_DIR}/${hex}/${SIGSTORE_FILE}`, Buffer.from(`${JSON.stringify(sigstore.map(encodeSigstoreSignature))}\n`));
     }
     pack.finalize();
     await written;
@@ -173,7 +184,13 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
   }
   return {
     file,
-    images: entries.map(({ ref, image }) => ({ reference: formatReference(ref), digest: image.manifestDigest, layers: image.manifest.layers.length, signatures: Math.min(image.signatures.length, MAX_SIGNATURES) })),
+    images: entries.map(({ ref, image }) => ({
+      reference: formatReference(ref),
+      digest: image.manifestDigest,
+      layers: image.manifest.layers.length,
+      signatures: Math.min(image.signatures.length, MAX_SIGNATURES),
+      sigstoreSignatures: Math.min(image.sigstoreSignatures.length, MAX_SIGNATURES),
+    })),
     blobs: [...seen].filter((s) => !s.startsWith('sig:')).length,
     bytes,
   };
@@ -234,6 +251,8 @@ function addEntry(pack: tarStream.Pack, name: string, size: number, data: Buffer
 /** What a bundle holds for one manifest besides the layout: signatures and the bytes they sign. */
 export interface BundleSignatures {
   signatures: Buffer[];
+  /** Untrusted, as the bundle has them; checkTrust verifies them. */
+  sigstoreSignatures: UntrustedSigstoreSignature[];
   /** The signed top-level manifest (an index), when it is not the manifest itself. */
   signedManifestBytes?: Buffer;
 }
@@ -251,8 +270,30 @@ export async function readBundleSignatures(file: string | TarIndex, manifestDige
     if (sig === undefined) break;
     signatures.push(sig);
   }
+  const sigstoreSignatures = await readBundleSigstore(tar, `${dir}/${SIGSTORE_FILE}`, manifestDigest);
   const signed = await tar.read(`${dir}/signed-manifest`, MAX_MANIFEST_BYTES, `signed manifest of ${manifestDigest}`);
-  return signed === undefined ? { signatures } : { signatures, signedManifestBytes: signed };
+  return signed === undefined ? { signatures, sigstoreSignatures } : { signatures, sigstoreSignatures, signedManifestBytes: signed };
+}
+
+/** A bundle's sigstore.json, strictly parsed: a list of at most MAX_SIGNATURES encoded signatures. */
+async function readBundleSigstore(tar: TarIndex, name: string, manifestDigest: Digest): Promise<UntrustedSigstoreSignature[]> {
+  const what = `sigstore signatures of ${manifestDigest}`;
+  const bytes = await tar.read(name, MAX_SIGSTORE_FILE_BYTES, what);
+  if (bytes === undefined) return [];
+  const bad = (why: string) => new BerthError('MANIFEST_INVALID', `${tar.file}: ${what} are invalid: ${why}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
+  let v: JsonValue;
+  try {
+    v = parseStrictJson(bytes);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+  if (!Array.isArray(v)) throw bad('not a JSON list');
+  if (v.length > MAX_SIGNATURES) throw bad(`more than ${MAX_SIGNATURES}`);
+  try {
+    return v.map(decodeSigstoreSignature);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
 }
 
 export interface LoadedImage {
@@ -261,6 +302,7 @@ export interface LoadedImage {
   layers: number;
   fetchedLayers: number;
   signatures: number;
+  sigstoreSignatures: number;
   /** The policy requirement that accepted it. */
   requirement: string;
 }
@@ -304,6 +346,7 @@ export async function load(ctx: OpContext, input: string, options: PullOptions):
         layers: c.resolved.manifest.layers.length,
         fetchedLayers: counts[i]!.fetchedLayers,
         signatures: c.signatures.length,
+        sigstoreSignatures: c.sigstoreSignatures?.length ?? 0,
         requirement: c.requirement,
       }));
     } finally {
@@ -331,15 +374,16 @@ async function checkEntry(ctx: OpContext, file: string, tar: TarIndex, d: Descri
     if (actual !== d.digest) {
       throw new BerthError('DIGEST_MISMATCH', `${file}: the manifest of ${name} has digest ${actual}, index.json says ${d.digest}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
     }
-    const { signatures, signedManifestBytes } = await readBundleSignatures(tar, d.digest);
+    const { signatures, sigstoreSignatures, signedManifestBytes } = await readBundleSignatures(tar, d.digest);
     if (signedManifestBytes !== undefined) checkSignedIndex(signedManifestBytes, d.digest, file, name);
-    const verdict = await checkTrust(parsed, signedManifestBytes ?? top.untrustedBytes, options.trust, signatures);
+    const verdict = await checkTrust(parsed, signedManifestBytes ?? top.untrustedBytes, options.trust, signatures, keptSigstoreSource(sigstoreSignatures));
     const resolved = await resolveImage(source, { top, ...(options.platform ? { platform: options.platform } : {}) });
     return {
       reference: formatReference(parsed),
       source,
       resolved,
       signatures: verdict.signatures,
+      sigstoreSignatures: verdict.sigstoreSignatures,
       ...(signedManifestBytes ? { signedManifestBytes } : {}),
       requirement: verdict.requirement,
     };

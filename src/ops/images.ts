@@ -32,6 +32,8 @@ export interface ImageSummary {
   /** When it came into this store. */
   pulled: string;
   signatures: number;
+  /** Sigstore signatures kept with it (cosign attachments, bundles). */
+  sigstoreSignatures: number;
   /** Containers whose deployments use it. */
   usedBy: string[];
 }
@@ -44,8 +46,21 @@ export async function images(ctx: OpContext): Promise<ImageSummary[]> {
   return (await store.listImages()).map((i) => summary(i, used));
 }
 
+/** A kept sigstore signature as inspect shows it: what it is, not whether it verifies (trust decides that on use). */
+export interface SigstoreSummary {
+  kind: 'cosign' | 'bundle';
+  /** cosign: signed with a certificate (keyless) rather than a key. */
+  keyless?: boolean;
+  /** cosign: carries a Rekor SET. */
+  rekor?: boolean;
+  /** bundle: its media type. */
+  mediaType?: string;
+  bytes: number;
+}
+
 export interface ImageDetails extends ImageSummary {
   mediaType: string;
+  sigstore: SigstoreSummary[];
   config: StoredImage['config'];
   layerDigests: { digest: string; diffId: string; size: number; mediaType: string }[];
 }
@@ -58,6 +73,11 @@ export async function inspect(ctx: OpContext, image: string): Promise<ImageDetai
   return {
     ...summary(stored, used),
     mediaType: stored.manifest.mediaType,
+    sigstore: stored.sigstoreSignatures.map((s): SigstoreSummary =>
+      s.kind === 'bundle'
+        ? { kind: 'bundle', mediaType: s.mediaType, bytes: s.bytes.length }
+        : { kind: 'cosign', keyless: s.certificate !== undefined, rekor: s.rekorBundle !== undefined, bytes: s.payload.length },
+    ),
     config: stored.config,
     layerDigests: stored.manifest.layers.map((l, i) => ({ digest: l.digest, diffId: stored.config.rootfs.diff_ids[i]!, size: l.size, mediaType: l.mediaType })),
   };
@@ -180,6 +200,7 @@ function summary(i: StoredImage, used: Map<string, string[]>): ImageSummary {
     created: builtAt(i),
     pulled: i.created,
     signatures: i.signatures.length,
+    sigstoreSignatures: i.sigstoreSignatures.length,
     usedBy: [...new Set(used.get(i.manifestDigest) ?? [])],
   };
 }

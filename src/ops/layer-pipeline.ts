@@ -14,6 +14,7 @@ import { BerthError } from '../errors.ts';
 import { decompressor } from '../image/compression.ts';
 import { parseDigest, shortDigest, VerifyingStream, verifiedStream, type Digest } from '../image/digest.ts';
 import { layerCompression, type Descriptor } from '../image/manifest.ts';
+import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
 import type { ResolvedImage } from '../transport/resolve.ts';
 import { forEachLimited } from '../store/fsutil.ts';
 import type { Store } from '../store/store.ts';
@@ -30,6 +31,8 @@ export interface TrustedImage {
   source: ImageSource;
   resolved: ResolvedImage;
   signatures: Buffer[];
+  /** Sigstore signatures the trust check was given (kept with the image, re-checked on use). */
+  sigstoreSignatures?: UntrustedSigstoreSignature[];
   /** The signed top-level bytes, when they are not the manifest (an index). */
   signedManifestBytes?: Buffer;
 }
@@ -131,12 +134,13 @@ async function commitImages(ctx: OpContext, store: Store, op: ImagesOp, images: 
   }
   const intent: ImagesIntent = { version: 1, kind: 'images', op, pid: process.pid, started: new Date().toISOString(), images: intended };
   await writeIntent(ctx.paths.root, intent);
-  for (const { resolved, signatures, signedManifestBytes } of images) {
+  for (const { resolved, signatures, sigstoreSignatures, signedManifestBytes } of images) {
     await store.putImage({
       manifestDigest: resolved.manifestDigest,
       manifestBytes: resolved.manifestBytes,
       configBytes: resolved.configBytes,
       signatures,
+      ...(sigstoreSignatures === undefined ? {} : { sigstoreSignatures }),
       ...(signedManifestBytes ? { signedManifestBytes } : {}),
     });
     crashPoint('pipeline.image-stored');

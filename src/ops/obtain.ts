@@ -1,6 +1,6 @@
 /**
  * Getting an image for a deployment: from the store when it already holds
- * the reference (its stored signatures re-checked against today's policy),
+ * the reference (its stored signatures, sigstore ones too, re-checked against today's policy),
  * else pulled. Local media (layouts, archives) are always read again: the
  * same name may hold new content, and reading them costs no network.
  */
@@ -11,6 +11,7 @@ import type { ImageReference } from '../transport/reference.ts';
 import type { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
 import { checkTrust } from '../trust/index.ts';
+import { keptSigstoreSource } from '../trust/sigstore-source.ts';
 import type { OpContext } from './context.ts';
 import { pullImage, type PullOptions } from './pull.ts';
 
@@ -67,7 +68,8 @@ async function recheckTrust(ref: ImageReference, candidates: Buffer[], stored: S
   let refusal: unknown;
   for (const bytes of candidates) {
     try {
-      await checkTrust(ref, bytes, options.trust, stored.signatures);
+      // The sigstore signatures kept with the image, never the registry's: installing from the store needs no network.
+      await checkTrust(ref, bytes, options.trust, stored.signatures, keptSigstoreSource(stored.sigstoreSignatures));
       return;
     } catch (e) {
       refusal ??= e;

@@ -15,6 +15,7 @@ import { resolveImage, type ResolvedImage } from '../transport/resolve.ts';
 import type { Store } from '../store/store.ts';
 import { checkTrust } from '../trust/index.ts';
 import type { TrustOptions } from '../trust/options.ts';
+import { registrySigstoreSource } from '../trust/sigstore-source.ts';
 import { openImageSource } from '../transport/index.ts';
 import type { SourceOptions } from '../transport/types.ts';
 import type { OpContext } from './context.ts';
@@ -48,7 +49,7 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
     const top = await source.getManifest();
     // A short name resolves to the registry that has it: trust and record that one.
     const resolvedRef = source.reference;
-    const verdict = await checkTrust(resolvedRef, top.untrustedBytes, options.trust);
+    const verdict = await checkTrust(resolvedRef, top.untrustedBytes, options.trust, undefined, registrySigstoreSource(resolvedRef, source, options.trust));
     const image = await resolveImage(source, { ...(options.platform ? { platform: options.platform } : {}), top });
     const reference = formatReference(resolvedRef);
     const [counts] = await storeImages(
@@ -61,6 +62,7 @@ export async function pullImage(ctx: OpContext, store: Store, ref: ImageReferenc
           source,
           resolved: image,
           signatures: verdict.signatures,
+          sigstoreSignatures: verdict.sigstoreSignatures,
           // Signatures sign the top-level manifest (an index, when there is one): keep its bytes to re-check them later.
           ...(top.untrustedBytes.equals(image.manifestBytes) ? {} : { signedManifestBytes: top.untrustedBytes }),
         },

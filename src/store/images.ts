@@ -4,7 +4,8 @@
  * images/ALG-HEX (the manifest digest) is one JSON file:
  *   {"format":"berth-image","version":1,"manifestDigest":…,"created":ISO,
  *    "manifest":base64,"config":base64,"signatures":[base64…],
- *    "signedManifest":base64 (optional: the bytes the signatures sign, an index)}
+ *    "signedManifest":base64 (optional: the bytes the signatures sign, an index),
+ *    "sigstore":[…] (optional: sigstore signatures, see encodeSigstoreSignature)}
  * Bytes are kept exactly (base64), because digests and signatures cover the
  * exact bytes. Reading a record re-checks the manifest digest and the config
  * digest, so a damaged record is never served as good.
@@ -22,6 +23,7 @@ import { BerthError, errnoCode } from '../errors.ts';
 import { digestOf, encodedOf, algorithmOf, parseDigest, type Digest } from '../image/digest.ts';
 import { parseImageConfig, parseManifest, type ImageConfig, type ImageManifest } from '../image/manifest.ts';
 import { writeFileAtomic } from '../fsutil.ts';
+import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
 import type { StoredImage } from './types.ts';
 
 /** What an image record holds on disk: a StoredImage without what is derived from refs and layers. */
@@ -73,11 +75,62 @@ export function checkImageBytes(manifestDigest: Digest, manifestBytes: Buffer, c
   return { manifest, config };
 }
 
+/**
+ * A sigstore signature as a JSON value, bytes in base64:
+ * {"kind":"cosign","payload":B64,"signature":…,"certificate"?,"chain"?,"rekorBundle"?}
+ * or {"kind":"bundle","mediaType":…,"bytes":B64}. Also the form bundles and
+ * `berth inspect --json` use, and what makes two signatures the same.
+ */
+export function encodeSigstoreSignature(s: UntrustedSigstoreSignature): Record<string, string> {
+  if (s.kind === 'bundle') return { kind: 'bundle', mediaType: s.mediaType, bytes: s.bytes.toString('base64') };
+  return {
+    kind: 'cosign',
+    payload: s.payload.toString('base64'),
+    signature: s.signature,
+    ...(s.certificate === undefined ? {} : { certificate: s.certificate }),
+    ...(s.chain === undefined ? {} : { chain: s.chain }),
+    ...(s.rekorBundle === undefined ? {} : { rekorBundle: s.rekorBundle }),
+  };
+}
+
+/** The inverse of encodeSigstoreSignature; throws an Error naming the problem. */
+export function decodeSigstoreSignature(v: unknown): UntrustedSigstoreSignature {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('a sigstore signature is not a JSON object');
+  const o = v as Record<string, unknown>;
+  const str = (k: string, optional = false): string | undefined => {
+    const x = o[k];
+    if (x === undefined && optional) return undefined;
+    if (typeof x !== 'string') throw new Error(`a sigstore signature's ${k} is not a string`);
+    return x;
+  };
+  const keys = Object.keys(o);
+  if (o['kind'] === 'bundle') {
+    if (keys.some((k) => !['kind', 'mediaType', 'bytes'].includes(k))) throw new Error('a sigstore bundle has unknown fields');
+    return { kind: 'bundle', mediaType: str('mediaType')!, bytes: Buffer.from(str('bytes')!, 'base64') };
+  }
+  if (o['kind'] !== 'cosign') throw new Error(`sigstore signature kind ${JSON.stringify(o['kind'])} is unknown`);
+  if (keys.some((k) => !['kind', 'payload', 'signature', 'certificate', 'chain', 'rekorBundle'].includes(k))) throw new Error('a cosign signature has unknown fields');
+  const out: UntrustedSigstoreSignature = { kind: 'cosign', payload: Buffer.from(str('payload')!, 'base64'), signature: str('signature')! };
+  const certificate = str('certificate', true);
+  const chain = str('chain', true);
+  const rekorBundle = str('rekorBundle', true);
+  if (certificate !== undefined) out.certificate = certificate;
+  if (chain !== undefined) out.chain = chain;
+  if (rekorBundle !== undefined) out.rekorBundle = rekorBundle;
+  return out;
+}
+
+/** Whether two sigstore signatures are the same (to keep each once). */
+export function sameSigstoreSignature(a: UntrustedSigstoreSignature, b: UntrustedSigstoreSignature): boolean {
+  return JSON.stringify(encodeSigstoreSignature(a)) === JSON.stringify(encodeSigstoreSignature(b));
+}
+
 export function encodeImageRecord(r: {
   manifestDigest: Digest;
   manifestBytes: Buffer;
   configBytes: Buffer;
   signatures: Buffer[];
+  sigstoreSignatures?: UntrustedSigstoreSignature[];
   signedManifestBytes?: Buffer | undefined;
   created: string;
 }): string {
@@ -90,6 +143,7 @@ export function encodeImageRecord(r: {
     config: r.configBytes.toString('base64'),
     signatures: r.signatures.map((s) => s.toString('base64')),
     ...(r.signedManifestBytes === undefined ? {} : { signedManifest: r.signedManifestBytes.toString('base64') }),
+    ...(r.sigstoreSignatures === undefined || r.sigstoreSignatures.length === 0 ? {} : { sigstore: r.sigstoreSignatures.map(encodeSigstoreSignature) }),
   })}\n`;
 }
 
@@ -126,7 +180,9 @@ export function decodeImageRecord(text: string, digest: Digest): ImageRecord {
   const manifestBytes = b64(o['manifest']);
   const configBytes = b64(o['config']);
   const { manifest, config } = checkImageBytes(digest, manifestBytes, configBytes);
-  const record: ImageRecord = { manifestDigest: digest, manifestBytes, configBytes, manifest, config, signatures: sigs.map(b64), created };
+  const sigstore = o['sigstore'] ?? [];
+  if (!Array.isArray(sigstore)) throw new Error('sigstore is not a list');
+  const record: ImageRecord = { manifestDigest: digest, manifestBytes, configBytes, manifest, config, signatures: sigs.map(b64), sigstoreSignatures: sigstore.map(decodeSigstoreSignature), created };
   if (o['signedManifest'] !== undefined) record.signedManifestBytes = b64(o['signedManifest']);
   return record;
 }

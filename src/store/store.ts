@@ -35,6 +35,7 @@ import {
   corrupt,
   digestFileName,
   encodeImageRecord,
+  sameSigstoreSignature,
   listImageDigests,
   listRefs,
   readImageRecord,
@@ -153,7 +154,7 @@ export class Store {
 
   /**
    * Store an image whose layers are all present. Idempotent: the first
-   * `created` stays, signatures accumulate, signedManifestBytes is replaced
+   * `created` stays, signatures (and sigstore signatures) accumulate, signedManifestBytes is replaced
    * when given.
    */
   async putImage(image: ImageInput): Promise<void> {
@@ -171,13 +172,15 @@ export class Store {
       });
       const signatures = [...(old?.signatures ?? [])];
       for (const s of image.signatures) if (!signatures.some((t) => t.equals(s))) signatures.push(Buffer.from(s));
+      const sigstoreSignatures = [...(old?.sigstoreSignatures ?? [])];
+      for (const s of image.sigstoreSignatures ?? []) if (!sigstoreSignatures.some((t) => sameSigstoreSignature(t, s))) sigstoreSignatures.push(s);
       const signed = image.signedManifestBytes ?? old?.signedManifestBytes;
       const sameSigned = signed === old?.signedManifestBytes || (signed !== undefined && old?.signedManifestBytes?.equals(signed) === true);
-      if (old && signatures.length === old.signatures.length && sameSigned) return;
+      if (old && signatures.length === old.signatures.length && sigstoreSignatures.length === old.sigstoreSignatures.length && sameSigned) return;
       const staging = await makeStaging(this.d.tmp, 'image');
       try {
         const created = old?.created ?? new Date().toISOString();
-        const text = encodeImageRecord({ manifestDigest: digest, manifestBytes: image.manifestBytes, configBytes: image.configBytes, signatures, signedManifestBytes: signed, created });
+        const text = encodeImageRecord({ manifestDigest: digest, manifestBytes: image.manifestBytes, configBytes: image.configBytes, signatures, sigstoreSignatures, signedManifestBytes: signed, created });
         await writeFileAtomic(join(this.d.images, digestFileName(digest)), text, { tempDir: staging });
       } finally {
         await rm(staging, { recursive: true, force: true });

@@ -12,6 +12,7 @@
  */
 import type { Digest } from '../image/digest.ts';
 import type { ImageConfig, ImageManifest } from '../image/manifest.ts';
+import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
 
 /**
  * The key of an object (a regular file or a symlink): 64 lowercase hex
@@ -93,6 +94,8 @@ export interface ImageInput {
   configBytes: Buffer;
   /** Detached signatures as fetched (may be empty); opaque to the store. */
   signatures: Buffer[];
+  /** Sigstore signatures as fetched (cosign attachments, bundles); opaque to the store, re-checked by trust on use. */
+  sigstoreSignatures?: UntrustedSigstoreSignature[];
   /**
    * The exact bytes the signatures sign, when that is not the manifest itself
    * (the top-level index of a multi-platform image). Kept verbatim so that
@@ -108,6 +111,8 @@ export interface StoredImage {
   manifest: ImageManifest;
   config: ImageConfig;
   signatures: Buffer[];
+  /** See ImageInput.sigstoreSignatures; empty when none were kept. */
+  sigstoreSignatures: UntrustedSigstoreSignature[];
   /** See ImageInput.signedManifestBytes; absent when the signatures sign the manifest. */
   signedManifestBytes?: Buffer;
   /** References (canonical strings) that point at this image, sorted. */

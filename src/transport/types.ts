@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../image/digest.ts';
 import type { Descriptor, Platform } from '../image/manifest.ts';
 import type { DockerReference } from '../image/reference.ts';
+import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
 import type { ImageReference } from './reference.ts';
 
 export interface UntrustedManifest {
@@ -53,6 +54,13 @@ export interface ImageSource {
    * (after the transport's own bounded retries and resumes).
    */
   getBlob(descriptor: BlobDescriptor, options?: BlobOptions): Promise<Readable>;
+  /**
+   * The sigstore signatures the medium holds for the manifest `manifestDigest`
+   * (a registry: cosign's `.sig` attachments and Sigstore bundle referrers);
+   * absent for media that hold none. Untrusted; throws when they cannot be
+   * read (a missing signature is an empty list, never an error).
+   */
+  getSigstoreSignatures?(manifestDigest: Digest): Promise<UntrustedSigstoreSignature[]>;
   close(): Promise<void>;
 }
 

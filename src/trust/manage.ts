@@ -5,10 +5,12 @@
  * replace files atomically (temporary file, fsync, rename), so a crash leaves
  * either the old policy or the new one, never half of one.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
 import { BerthError, errnoCode } from '../errors.ts';
+import { syncDir } from '../durable.ts';
 import { statIfExists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
@@ -21,7 +23,7 @@ export interface TrustPaths {
   registriesDir?: string;
 }
 
-export type TrustType = 'signedBy' | 'accept' | 'reject';
+export type TrustType = 'signedBy' | 'sigstoreSigned' | 'accept' | 'reject';
 
 export interface TrustEntry {
   /** "default" for the global default, else the policy.json transport. */
@@ -89,6 +91,10 @@ export interface SetTrustOptions extends TrustPaths {
   pubkeys?: string[];
   /** A look-aside store URL to record for the scope in registries.d. */
   lookaside?: string;
+  /** sigstoreSigned without keys: certificates from this Fulcio CA for this OIDC identity (Rekor keys required). */
+  fulcio?: { caPath: string; oidcIssuer: string; subjectEmail: string };
+  /** sigstoreSigned: Rekor public key files (with keys: a Rekor SET becomes required). */
+  rekorKeys?: string[];
 }
 
 export interface SetTrustResult {
@@ -96,8 +102,10 @@ export interface SetTrustResult {
   transport: string;
   scope: string;
   requirement: JsonObject;
-  /** The registries.d file written, with --lookaside. */
+  /** The registries.d file written, with --lookaside or for sigstoreSigned (use-sigstore-attachments). */
   registriesFile?: string;
+  /** What was set in it. */
+  registries?: Record<string, string | boolean>;
 }
 
 /** Splits a user's scope into policy transport and scope; "default" is the global default. */
@@ -113,7 +121,67 @@ export function parseScopeArgument(input: string): { transport: string; scope: s
   return { transport, scope };
 }
 
-async function requirementFor(type: TrustType, pubkeys: readonly string[]): Promise<JsonObject> {
+/** Absolute paths of PEM files holding one PUBLIC KEY each (cosign.pub, a Rekor key); throws KEY_INVALID / USAGE. */
+async function pemPublicKeyFiles(files: readonly string[], what: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of files) {
+    const f = path.resolve(p);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(f);
+    } catch (e) {
+      throw new BerthError('USAGE', `cannot read the ${what} file ${f}: ${(e as Error).message}`);
+    }
+    const text = bytes.length > 64 * 1024 ? '' : bytes.toString('latin1');
+    const blocks = text.match(/-----BEGIN [A-Z ]+-----/g) ?? [];
+    let ok = blocks.length === 1 && blocks[0] === '-----BEGIN PUBLIC KEY-----';
+    if (ok) {
+      try {
+        const key = createPublicKey(text);
+        const t = key.asymmetricKeyType;
+        ok = t === 'ed25519' || (t === 'ec' && ['prime256v1', 'secp384r1', 'secp521r1'].includes(key.asymmetricKeyDetails?.namedCurve ?? '')) || (t === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      throw new BerthError('KEY_INVALID', `${f} is not a PEM PUBLIC KEY (ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, or Ed25519)`, {
+        hint: 'use the .pub file of berth trust keygen or cosign generate-key-pair',
+      });
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+/** keyPath or keyPaths (and the like) for one file or several. */
+const onePathOrMany = (stem: string, files: string[]): JsonObject => (files.length === 1 ? { [`${stem}Path`]: files[0]! } : { [`${stem}Paths`]: files });
+
+async function sigstoreRequirement(pubkeys: readonly string[], options: SetTrustOptions): Promise<JsonObject> {
+  const rekor = options.rekorKeys ?? [];
+  const rekorPart = rekor.length === 0 ? {} : onePathOrMany('rekorPublicKey', await pemPublicKeyFiles(rekor, 'Rekor public key'));
+  if (options.fulcio !== undefined) {
+    if (pubkeys.length > 0) throw new BerthError('USAGE', 'sigstoreSigned takes either --pubkeys or --fulcio-ca, not both');
+    if (rekor.length === 0) throw new BerthError('USAGE', 'keyless sigstoreSigned (--fulcio-ca) needs --rekor-key FILE', { hint: "the Rekor log's public key proves when the short-lived certificate was used" });
+    const f = options.fulcio;
+    if (f.oidcIssuer === '' || f.subjectEmail === '') throw new BerthError('USAGE', '--fulcio-ca needs --oidc-issuer URL and --subject-email EMAIL');
+    const caPath = path.resolve(f.caPath);
+    try {
+      await readFile(caPath);
+    } catch (e) {
+      throw new BerthError('USAGE', `cannot read the Fulcio CA file ${caPath}: ${(e as Error).message}`);
+    }
+    return { type: 'sigstoreSigned', fulcio: { caPath, oidcIssuer: f.oidcIssuer, subjectEmail: f.subjectEmail }, ...rekorPart };
+  }
+  if (pubkeys.length === 0) throw new BerthError('USAGE', '--type sigstoreSigned needs --pubkeys FILE (a cosign public key) or --fulcio-ca', { hint: 'make a key pair with berth trust keygen' });
+  return { type: 'sigstoreSigned', ...onePathOrMany('key', await pemPublicKeyFiles(pubkeys, 'public key')), ...rekorPart };
+}
+
+async function requirementFor(type: TrustType, pubkeys: readonly string[], options: SetTrustOptions): Promise<JsonObject> {
+  if (type !== 'sigstoreSigned' && (options.fulcio !== undefined || (options.rekorKeys ?? []).length > 0)) {
+    throw new BerthError('USAGE', '--fulcio-ca, --oidc-issuer, --subject-email and --rekor-key only go with --type sigstoreSigned');
+  }
+  if (type === 'sigstoreSigned') return sigstoreRequirement(pubkeys, options);
   if (type === 'accept') {
     if (pubkeys.length > 0) throw new BerthError('USAGE', '--pubkeys only goes with --type signedBy');
     return { type: 'insecureAcceptAnything' };
@@ -144,7 +212,7 @@ async function requirementFor(type: TrustType, pubkeys: readonly string[]): Prom
 export async function setTrust(options: SetTrustOptions): Promise<SetTrustResult> {
   const policyPath = options.policyPath ?? DEFAULT_POLICY_PATH;
   const { transport, scope } = parseScopeArgument(options.scope);
-  const requirement = await requirementFor(options.type, options.pubkeys ?? []);
+  const requirement = await requirementFor(options.type, options.pubkeys ?? [], options);
   if (options.lookaside !== undefined) {
     if (transport !== 'docker' && transport !== 'default') throw new BerthError('USAGE', '--lookaside applies to registry (docker) scopes only');
     checkLookasideUrl(options.lookaside);
@@ -163,8 +231,14 @@ export async function setTrust(options: SetTrustOptions): Promise<SetTrustResult
     scopes[scope] = [requirement];
   });
   const result: SetTrustResult = { policy: policyPath, transport, scope, requirement };
-  if (options.lookaside !== undefined) {
-    result.registriesFile = await setLookaside(options.registriesDir ?? DEFAULT_REGISTRIES_DIR, transport === 'default' ? undefined : scope, options.lookaside);
+  // containers/image reads a registry's sigstore attachments only where registries.d says so.
+  const registries: Record<string, string | boolean> = {
+    ...(options.lookaside === undefined ? {} : { lookaside: options.lookaside }),
+    ...(options.type === 'sigstoreSigned' && (transport === 'docker' || transport === 'default') ? { 'use-sigstore-attachments': true } : {}),
+  };
+  if (Object.keys(registries).length > 0) {
+    result.registriesFile = await setRegistriesD(options.registriesDir ?? DEFAULT_REGISTRIES_DIR, transport === 'default' ? undefined : scope, registries);
+    result.registries = registries;
   }
   return result;
 }
@@ -217,8 +291,8 @@ async function editPolicy(file: string, edit: (doc: JsonObject) => void): Promis
   await writeAtomic(file, text);
 }
 
-/** Records `url` as the lookaside of docker `scope` (undefined: default-docker) in the file that defines it, else berth.yaml. */
-async function setLookaside(dir: string, scope: string | undefined, url: string): Promise<string> {
+/** Sets `values` (lookaside, use-sigstore-attachments) for docker `scope` (undefined: default-docker) in the file that defines it, else berth.yaml. */
+async function setRegistriesD(dir: string, scope: string | undefined, values: Record<string, string | boolean>): Promise<string> {
   let config: RegistriesConfig;
   try {
     config = await loadRegistriesConfig(dir);
@@ -242,9 +316,11 @@ async function setLookaside(dir: string, scope: string | undefined, url: string)
       throw new BerthError('CONFIG_INVALID', `not changing ${file}: ${keyPath.slice(0, i).join('.')} is not a mapping`);
     }
   }
-  doc.setIn([...keyPath, 'lookaside'], url);
+  for (const [k, v] of Object.entries(values)) doc.setIn([...keyPath, k], v);
+  const after = doc.toString();
+  if (after === text) return file; // already so: leave the file alone
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  await writeAtomic(file, doc.toString());
+  await writeAtomic(file, after);
   return file;
 }
 
@@ -269,4 +345,56 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   } catch (e) {
     throw new BerthError('IO_ERROR', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+export interface KeygenResult {
+  privateKey: string;
+  publicKey: string;
+  /** SHA256:BASE64 of the public key */
+  fingerprint: string;
+}
+
+/**
+ * `cosign generate-key-pair`: PREFIX.key (ECDSA P-256, encrypted with the
+ * password, mode 0600) and PREFIX.pub. Never overwrites: each file appears
+ * whole or not at all (written aside, then linked into place), and a key
+ * without its .pub is removed again.
+ */
+export async function keygen(prefix: string, password: () => Promise<string>): Promise<KeygenResult> {
+  const privateKey = path.resolve(`${prefix}.key`);
+  const publicKey = path.resolve(`${prefix}.pub`);
+  for (const f of [privateKey, publicKey]) {
+    if ((await statIfExists(f)) !== undefined) throw new BerthError('USAGE', `${f} already exists`, { hint: 'remove it, or choose another prefix' });
+  }
+  const { generateCosignKeyPair, publicKeyFingerprint } = await import('./sigstore/private-key.ts');
+  const pair = await generateCosignKeyPair(await password());
+  await writeExclusive(privateKey, pair.privatePem, 0o600);
+  try {
+    await writeExclusive(publicKey, pair.publicPem, 0o644);
+  } catch (e) {
+    await rm(privateKey, { force: true });
+    throw e;
+  }
+  return { privateKey, publicKey, fingerprint: publicKeyFingerprint(createPublicKey(pair.publicPem)) };
+}
+
+async function writeExclusive(file: string, text: string, mode: number): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(text);
+      await fh.chmod(mode); // the umask must not widen nor narrow it
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await link(tmp, file);
+  } catch (e) {
+    if (errnoCode(e) === 'EEXIST') throw new BerthError('USAGE', `${file} already exists`, { hint: 'remove it, or choose another prefix' });
+    throw new BerthError('IO_ERROR', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  await syncDir(path.dirname(file));
 }

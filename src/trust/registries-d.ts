@@ -23,6 +23,8 @@ export interface LookasideSection {
   readonly read: string | undefined;
   /** lookaside-staging, or the older sigstore-staging: for writing only. */
   readonly staging: string | undefined;
+  /** use-sigstore-attachments: read (and write) sigstore signatures in the registry; undefined when the section does not say. */
+  readonly useSigstoreAttachments: boolean | undefined;
   /** The file that defines it. */
   readonly file: string;
 }
@@ -45,7 +47,7 @@ const configError = (file: string, why: string): BerthError =>
   });
 
 function section(v: unknown, file: string, where: string): LookasideSection {
-  if (v === null || v === undefined) return { read: undefined, staging: undefined, file };
+  if (v === null || v === undefined) return { read: undefined, staging: undefined, useSigstoreAttachments: undefined, file };
   if (typeof v !== 'object' || Array.isArray(v)) throw configError(file, `${where} is not a mapping`);
   const o = v as Record<string, unknown>;
   const url = (k: string): string | undefined => {
@@ -54,8 +56,15 @@ function section(v: unknown, file: string, where: string): LookasideSection {
     if (typeof s !== 'string') throw configError(file, `${where}.${k} is not a string`);
     return s;
   };
-  // Other keys (use-sigstore-attachments, …) concern features berth does not have; they are left alone.
-  return { read: url('lookaside') ?? url('sigstore'), staging: url('lookaside-staging') ?? url('sigstore-staging'), file };
+  const attachments = o['use-sigstore-attachments'];
+  if (attachments !== undefined && attachments !== null && typeof attachments !== 'boolean') throw configError(file, `${where}.use-sigstore-attachments is not true or false`);
+  // Other keys concern features berth does not have; they are left alone.
+  return {
+    read: url('lookaside') ?? url('sigstore'),
+    staging: url('lookaside-staging') ?? url('sigstore-staging'),
+    useSigstoreAttachments: typeof attachments === 'boolean' ? attachments : undefined,
+    file,
+  };
 }
 
 /** Loads and merges the directory; a missing directory is an empty configuration. Throws CONFIG_INVALID. */
@@ -116,6 +125,20 @@ export function lookasideBase(config: RegistriesConfig, ref: DockerReference, wr
   const d = config.defaultDocker === undefined ? undefined : pick(config.defaultDocker);
   if (d !== undefined) return { url: d, from: `default-docker in ${config.defaultDocker!.file}` };
   return { url: BUILTIN_LOOKASIDE, from: 'the built-in default (nothing configured in registries.d)' };
+}
+
+/**
+ * Whether sigstore signatures of `ref` live in its registry (cosign's
+ * `sha256-HEX.sig` attachments, and Sigstore bundles as referrers): the most
+ * specific docker scope that sets use-sigstore-attachments decides, then
+ * default-docker; off when nothing says (as containers/image).
+ */
+export function useSigstoreAttachments(config: RegistriesConfig, ref: DockerReference): boolean {
+  for (const scope of dockerScopes(ref)) {
+    const v = config.docker.get(scope)?.useSigstoreAttachments;
+    if (v !== undefined) return v;
+  }
+  return config.defaultDocker?.useSigstoreAttachments ?? false;
 }
 
 /**

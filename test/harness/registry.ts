@@ -67,15 +67,17 @@ export interface TestRegistryOptions {
   auth?: { user: string; password: string };
   /** Serve HTTPS with this certificate and key (PEM files); with `clientCa`, require a client certificate it signed. */
   tls?: { cert: string; key: string; clientCa?: string };
+  /** Write an access log line per request into registry.log (see requests()). */
+  accessLog?: boolean;
 }
 
-function configYaml(storage: string, port: number, htpasswd: string | undefined, tls: TestRegistryOptions['tls']): string {
+function configYaml(storage: string, port: number, htpasswd: string | undefined, tls: TestRegistryOptions['tls'], accessLog: boolean): string {
   return [
     'version: 0.1',
     'log:',
     '  level: error',
     '  accesslog:',
-    '    disabled: true',
+    `    disabled: ${!accessLog}`,
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${storage}`,
@@ -169,7 +171,7 @@ export class TestRegistry {
       // distribution accepts bcrypt entries only; cost 5 keeps each request cheap.
       await writeFile(htpasswd, `${options.auth.user}:${bcrypt.hashSync(options.auth.password, 5)}\n`);
     }
-    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd, options.tls));
+    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd, options.tls, options.accessLog === true));
     // REGISTRY_* variables would override the config file
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
     const logFd = fs.openSync(path.join(dir, 'registry.log'), 'a');
@@ -188,6 +190,20 @@ export class TestRegistry {
     const reg = new TestRegistry(dir, port, child, options.auth ? `${options.auth.user}:${options.auth.password}` : undefined, options.tls !== undefined);
     live.add(reg);
     return reg;
+  }
+
+  /**
+   * The requests the registry served, as "METHOD PATH STATUS" in order, from
+   * its access log (start it with accessLog: true). The registry's own record
+   * of what a client fetched: what the tests assert "nothing was fetched" on.
+   */
+  async requests(): Promise<string[]> {
+    const out: string[] = [];
+    for (const line of (await this.#log()).split('\n')) {
+      const m = /"([A-Z]+) (\S+) HTTP\/[0-9.]+" (\d{3})/.exec(line);
+      if (m) out.push(`${m[1]} ${m[2]} ${m[3]}`);
+    }
+    return out;
   }
 
   async #log(): Promise<string> {

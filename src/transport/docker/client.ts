@@ -156,6 +156,35 @@ export class RegistryClient {
     return this.retrying(attempt);
   }
 
+  /**
+   * PUT, POST or HEAD a registry path (pushing blobs and manifests):
+   * authenticated as get() is, answering one 401; no redirects followed (the
+   * distribution API answers these with Location headers the caller reads).
+   * `body` is held whole, so a retry can send it again.
+   */
+  async request(method: 'PUT' | 'POST' | 'HEAD', path: string, options: GetOptions & { body?: Buffer } = {}): Promise<IncomingMessage> {
+    await this.ping();
+    const url = new URL(path, this.baseUrl);
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.accept && options.accept.length > 0) headers['accept'] = options.accept.join(', ');
+    const send = async (): Promise<IncomingMessage> => {
+      const auth = await this.authorization(options.scope);
+      return this.raw(url, auth === undefined ? headers : { ...headers, authorization: auth }, method, options.body);
+    };
+    let reauthenticated = false;
+    return this.retrying(async () => {
+      const res = await send();
+      if (res.statusCode !== 401 || reauthenticated) return res;
+      const challenge = pickChallenge(parseWWWAuthenticate(res.headers['www-authenticate']));
+      if (challenge === undefined || (challenge.scheme === 'basic' && this.credentials === undefined)) return res;
+      res.resume();
+      reauthenticated = true;
+      this.challenge = challenge;
+      if (options.scope !== undefined) this.tokens.delete(this.tokenKey(options.scope));
+      return send();
+    });
+  }
+
   /** GET a URL outside the registry (a layer's `urls`): no credentials, same retries and redirect rules. */
   async getExternal(url: URL, headers: Record<string, string> = {}): Promise<IncomingMessage> {
     this.checkScheme(url, url.href);
@@ -312,15 +341,15 @@ export class RegistryClient {
     }
   }
 
-  private raw(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+  private raw(url: URL, headers: Record<string, string>, method = 'GET', body?: Buffer): Promise<IncomingMessage> {
     const secure = url.protocol === 'https:';
     const mod = secure ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(
         url,
         {
-          method: 'GET',
-          headers: { 'user-agent': this.userAgent, ...headers },
+          method,
+          headers: { 'user-agent': this.userAgent, ...headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) },
           timeout: this.connectTimeoutMs,
           agent: secure ? this.httpsAgent : this.httpAgent,
         },
@@ -332,7 +361,7 @@ export class RegistryClient {
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error('connection timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', (e) => reject(this.malformed(url, e) ?? e));
-      req.end();
+      req.end(body);
     });
   }
 

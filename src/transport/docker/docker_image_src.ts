@@ -14,6 +14,7 @@ import { parseDigest, type Digest } from '../../image/digest.ts';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Platform } from '../../image/manifest.ts';
 import { formatDockerReference, registryApiHost, type DockerReference } from '../../image/reference.ts';
 import { loadRegistriesConf, pullSources, type RegistriesConf } from '../../image/registries-conf.ts';
+import type { UntrustedSigstoreSignature } from '../../image/sigstore.ts';
 import type { BlobDescriptor, BlobOptions, ImageSource, SourceOptions, UntrustedManifest } from '../types.ts';
 import { CredentialStore } from './auth_file.ts';
 import { DEFAULT_RESUME_ATTEMPTS, ResumableBlobStream } from './blob_stream.ts';
@@ -177,6 +178,28 @@ export class DockerImageSource implements ImageSource {
       hint: 'the layer is non-distributable and its URLs failed; make it available or use another image',
       details: failures,
     });
+  }
+
+  /**
+   * The sigstore signatures the registry holds for `manifestDigest` (cosign
+   * attachments, Sigstore bundles), read from the place that served the
+   * manifest. Whether to ask is registries.d's use-sigstore-attachments, the
+   * caller's business. Untrusted; throws when they cannot be read.
+   */
+  async getSigstoreSignatures(manifestDigest: Digest): Promise<UntrustedSigstoreSignature[]> {
+    const { fetchSigstoreSignatures } = await import('./sigstore_fetch.ts');
+    return this.tryEndpoints(false, (e) =>
+      fetchSigstoreSignatures(
+        {
+          repository: e.ref.repository,
+          description: e.description,
+          minRate: e.client.minRate,
+          get: (path, accept) => this.request(e, path, accept === undefined ? {} : { accept }),
+          expectOk: (res, what) => this.expectOk(e, res, what),
+        },
+        manifestDigest,
+      ),
+    );
   }
 
   async close(): Promise<void> {
