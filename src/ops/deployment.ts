@@ -27,6 +27,7 @@ import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { renderContainer, type Rendered } from '../render/container.ts';
 import { readExports } from '../render/exports.ts';
 import type { Readiness } from '../runtime/readiness.ts';
+import type { RuntimeChoice } from '../runtime/runtime.ts';
 import type { Ordering } from '../render/ordering.ts';
 import { UnitFile } from '../render/unit-file.ts';
 import type { Store } from '../store/store.ts';
@@ -63,6 +64,8 @@ export interface DeploySpec {
   /** As requested (runc, crun or a path) and as resolved to a path. */
   runtimeName: string;
   runtime: string;
+  /** Who chose the runtime: an option (--runtime, a plan), the image's berth.runtime label, or berth's default. */
+  runtimeFrom?: RuntimeChoice['from'];
   healthCmd?: string[];
   /** A readiness probe asked for by the user (else the image's labels decide). */
   ready?: Readiness | undefined;
@@ -104,8 +107,9 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
   if (rendered.unit !== undefined && rendered.tmpfiles !== undefined) {
     // Directories under /run vanish at reboot; creating them right before the start does
     // not depend on the boot's systemd-tmpfiles-setup having run (or on its ordering).
+    // "+": with the systemd backend the unit's commands run inside RootDirectory= unless told otherwise.
     rendered.unit = UnitFile.parse(rendered.unit, 'rendered unit')
-      .add('Service', 'ExecStartPre', `-systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
+      .add('Service', 'ExecStartPre', `-${rendered.native ? '+' : ''}systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
       .toString();
   }
   await fs.writeFile(path.join(dir, 'config.json'), rendered.configJson, { mode: 0o644 });
@@ -119,6 +123,8 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     configDigest: spec.image.manifest.config.digest,
     runtimeName: spec.runtimeName,
     runtime: spec.runtime,
+    ...(spec.runtimeFrom ? { runtimeFrom: spec.runtimeFrom } : {}),
+    ...(rendered.native ? { runtimeNotes: rendered.native.notes } : {}),
     created: new Date().toISOString(),
     values: rendered.values,
     set: spec.set,

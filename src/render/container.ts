@@ -25,6 +25,8 @@ import { renderUnit } from './service.ts';
 import { templateVariables } from './template.ts';
 import { pathsCreatedBy, renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
 import { runModeOf } from './unit-runtime.ts';
+import { isSystemdBackend } from '../runtime/runtime.ts';
+import { nativeExecStart, translateSpec, type NativeTranslation } from './native-keys.ts';
 import { ALL_CAPABILITIES, OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
 
 export interface RenderInput {
@@ -38,7 +40,7 @@ export interface RenderInput {
   exports: ImageExports;
   /** --set values (parseSetOptions). */
   set: Readonly<Record<string, string>>;
-  /** Resolved path of the OCI runtime. */
+  /** Resolved path of the OCI runtime, or `systemd` for the systemd backend (render/native-keys.ts). */
   runtime: string;
   ordering: Ordering;
   /** A readiness probe asked for by the user (--ready-*, a plan); else the image's berth.ready.* labels decide. */
@@ -68,6 +70,8 @@ export interface Rendered {
   hostfs: PlannedHostFile[];
   /** The readiness probe in the unit, if any. */
   readiness?: Readiness | undefined;
+  /** With the systemd backend: how config.json became unit settings, and what differs from runc. */
+  native?: NativeTranslation | undefined;
   warnings: string[];
 }
 
@@ -134,8 +138,16 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
     else if (isVolatile(source)) volatile.push(source);
   }
   const generated = tmpfilesForMissing(missing, volatile);
+  const nativeBackend = isSystemdBackend(input.runtime);
   // After the sources are looked at: systemd's socket is systemd's to create.
-  if (runMode === 'notify') addNotifySocket(config.spec);
+  if (runMode === 'notify' && !nativeBackend) addNotifySocket(config.spec);
+  // The systemd backend: refused here, before anything is installed, when config.json says what units cannot.
+  let native: NativeTranslation | undefined;
+  if (nativeBackend && hasUnit) {
+    native = translateSpec(config.spec, { destDir: input.destDir }, config.source === 'default' ? 'built-in config.json' : `/exports/${config.source}`);
+    values['EXEC_START'] = nativeExecStart(native.execStart);
+    warnings.push(...runtimeVariableWarnings(input, host.plan));
+  }
   const tmpfiles = template !== undefined && generated !== undefined ? `${template.replace(/\n*$/, '\n')}${generated}` : (generated ?? (template?.trim() === '' ? undefined : template));
 
   let unit: string | undefined;
@@ -149,6 +161,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
       ordering: input.ordering,
       runMode,
       readiness,
+      native,
       ...(input.berth === undefined ? {} : { berth: input.berth }),
       ...(exports.serviceTemplate === undefined ? {} : { template: exports.serviceTemplate }),
     });
@@ -157,7 +170,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   }
 
   warnings.push(...unusedSetWarnings(input, host.plan));
-  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, readiness, warnings };
+  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, readiness, native, warnings };
 }
 
 async function existsOnHost(root: string, p: string): Promise<boolean> {
@@ -185,6 +198,16 @@ function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[])
   return Object.keys(input.set)
     .filter((k) => !used.has(k) && !declared.has(k))
     .map((k) => `--set ${k}: the image's templates do not use ${k}`);
+}
+
+/** Templates that run $RUNTIME themselves (an `exec` wrapper among the host files) have no OCI runtime with the systemd backend. */
+function runtimeVariableWarnings(input: RenderInput, plan: readonly PlannedHostFile[]): string[] {
+  const { exports } = input;
+  const sources: [string, string][] = [
+    ['service.template', exports.serviceTemplate ?? ''],
+    ...exports.hostfs.flatMap((e): [string, string][] => (e.type === 'file' && plan.some((p) => p.type === 'file' && p.templated && p.source === e.path) ? [[`hostfs/${e.path}`, e.content.toString('utf8')]] : [])),
+  ];
+  return sources.filter(([, text]) => templateVariables(text).includes('RUNTIME')).map(([file]) => `${file} uses $RUNTIME: with --runtime systemd there is no OCI runtime (RUNTIME is /bin/false)`);
 }
 
 /** Paths on tmpfs that a reboot empties (below /run; /run itself is always there). */
