@@ -163,6 +163,9 @@ function translateMount(m: unknown, i: number, out: Out): void {
       else if (o === 'rw') readonly = false;
       else if (o === 'rbind') recursive = true;
       else if (o === 'bind' || BIND_PROPAGATION.has(o)) continue;
+      // atomic's images put mode= on binds: file system data the kernel ignores for a bind mount.
+      else if (/^mode=[0-7]{3,4}$/.test(o)) continue;
+      else if (o === 'shared' || o === 'rshared') refuse(field, `${o} propagation: the service's mounts cannot propagate back to the host (systemd's namespace is a slave)`);
       else if (o === 'noexec') out.add('NoExecPaths', dest);
       else if (o === 'nosuid') {
         // A set-uid file cannot gain anything under NoNewPrivileges=.
@@ -312,9 +315,15 @@ function translateResources(v: unknown, out: Out): void {
   for (const [k, r] of Object.entries(v)) {
     const field = `linux.resources.${k}`;
     if (k === 'devices') {
-      if (!Array.isArray(r) || r.some((d) => !isObject(d) || d['allow'] !== false)) refuse(field, 'device cgroup rules that allow devices: the systemd backend has no devices');
-      out.add('DevicePolicy', 'closed');
-      out.flags.add('devices-closed');
+      // Rules for every device at once ("a", no major/minor): the last one decides, as in the cgroup.
+      // Rules for particular devices would need DeviceAllow= lines per node: refused.
+      const whole = (d: unknown) => isObject(d) && typeof d['allow'] === 'boolean' && (d['type'] === undefined || d['type'] === 'a') && d['major'] === undefined && d['minor'] === undefined && (d['access'] === undefined || d['access'] === 'rwm');
+      if (!Array.isArray(r) || !r.every(whole)) refuse(field, 'device cgroup rules for particular devices: the systemd backend gives a service either no devices or all of them');
+      const last = r.at(-1) as Record<string, unknown> | undefined;
+      if (last === undefined || last['allow'] === false) {
+        out.add('DevicePolicy', 'closed');
+        out.flags.add('devices-closed');
+      }
     } else if (k === 'memory' && isObject(r) && Object.keys(r).every((x) => x === 'limit')) {
       if (r['limit'] !== undefined) out.add('MemoryMax', String(uint(r['limit'], `${field}.limit`)));
     } else if (k === 'pids' && isObject(r) && Object.keys(r).every((x) => x === 'limit')) {
@@ -440,6 +449,7 @@ export const NATIVE_ROWS: readonly NativeRow[] = [
     keys: [],
     apply: (v) => void (typeof v === 'string' && !BIND_PROPAGATION.has(v) && v !== '' && refuse('linux.rootfsPropagation', `${JSON.stringify(v)}: systemd's mount namespace propagates as slave`)),
   },
+  { field: 'linux.apparmorProfile', keys: ['AppArmorProfile'], apply: (v, out) => void (typeof v === 'string' && v !== '' && out.add('AppArmorProfile', noSpecifiers(v))) }, // OCI 0.x's place
   { field: 'linux.mountLabel', keys: [], refused: 'systemd 252 has no per-service mount label', refuseUnlessEmpty: true },
   { field: 'linux.devices', keys: [], refused: 'device nodes: the systemd backend gives a service only API devices (PrivateDevices=)', refuseUnlessEmpty: true },
   { field: 'linux.sysctl', keys: [], refused: 'per-service sysctls: systemd 252 cannot set them', refuseUnlessEmpty: true },
