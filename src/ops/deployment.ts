@@ -80,8 +80,8 @@ export interface Staged {
   rendered: Rendered;
 }
 
-/** Build a complete deployment in a staging directory (removed by `undo` on failure). */
-export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo: Undo): Promise<Staged> {
+/** Build a complete deployment in a staging directory (removed by `undo` on failure), to be committed into `slot`. */
+export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo: Undo, slot: 0 | 1): Promise<Staged> {
   const { paths, report } = ctx;
   await fs.mkdir(paths.containers, { recursive: true, mode: 0o700 });
   const dir = paths.staging(spec.name);
@@ -101,6 +101,8 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     runtime: spec.runtime,
     ordering: spec.ordering,
     readiness: spec.ready,
+    // systemd 252 cannot set up a RootDirectory= reached through a symlink (EBUSY): the slot's own path, resolved.
+    slotDir: path.join(await fs.realpath(paths.containers), path.basename(paths.slot(spec.name, slot))),
     ...(spec.uuid === undefined ? {} : { uuid: spec.uuid }),
   });
   for (const w of rendered.warnings) report.warn(w);

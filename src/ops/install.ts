@@ -114,6 +114,7 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
       store,
       { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, runtimeFrom: choice.from, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
       undo,
+      0,
     );
     if (options.dryRun) {
       await undo.run(report);

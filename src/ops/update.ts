@@ -125,7 +125,7 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
   crashPoint('deploy.intent-written');
   let staged;
   try {
-    staged = await stage(ctx, store, spec, undo);
+    staged = await stage(ctx, store, spec, undo, next);
     await commit(paths, staged, next, undo, journal);
   } catch (e) {
     await undo.run(report);

@@ -43,6 +43,12 @@ export interface RenderInput {
   /** Resolved path of the OCI runtime, or `systemd` for the systemd backend (render/native-keys.ts). */
   runtime: string;
   ordering: Ordering;
+  /**
+   * The slot's own directory, without symlinks: the systemd backend's
+   * RootDirectory= is its rootfs (systemd 252 fails to set up a root reached
+   * through a symlink such as DESTDIR). Default: destDir.
+   */
+  slotDir?: string;
   /** A readiness probe asked for by the user (--ready-*, a plan); else the image's berth.ready.* labels decide. */
   readiness?: Readiness | undefined;
   /** How units run berth (self.ts); for tests. */
@@ -144,7 +150,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   // The systemd backend: refused here, before anything is installed, when config.json says what units cannot.
   let native: NativeTranslation | undefined;
   if (nativeBackend && hasUnit) {
-    native = translateSpec(config.spec, { destDir: input.destDir }, config.source === 'default' ? 'built-in config.json' : `/exports/${config.source}`);
+    native = translateSpec(config.spec, { rootDirectory: `${input.slotDir ?? input.destDir}/rootfs` }, config.source === 'default' ? 'built-in config.json' : `/exports/${config.source}`);
     values['EXEC_START'] = nativeExecStart(native.execStart);
     warnings.push(...runtimeVariableWarnings(input, host.plan));
   }

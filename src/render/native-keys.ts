@@ -40,8 +40,8 @@ export interface NativeTranslation {
 }
 
 export interface NativeContext {
-  /** The deployment directory (DESTDIR); the root is DESTDIR/rootfs. */
-  destDir: string;
+  /** The checkout the process runs in: the slot's rootfs, a path without symlinks. */
+  rootDirectory: string;
 }
 
 interface Out {
@@ -354,7 +354,7 @@ export const NATIVE_ROWS: readonly NativeRow[] = [
     keys: ['RootDirectory'],
     apply: (v, out) => {
       if (v !== 'rootfs') refuse('root.path', 'must be rootfs');
-      out.add('RootDirectory', `${noSpecifiers(out.ctx.destDir)}/rootfs`);
+      out.add('RootDirectory', noSpecifiers(out.ctx.rootDirectory));
     },
   },
   {

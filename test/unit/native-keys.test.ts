@@ -29,7 +29,7 @@ import type { FixtureImageSpec } from '../fixtures/oci-image.ts';
 import { atomicServiceTemplate, bindMount, configTemplate, writeSpecFiles } from '../fixtures/system-images.ts';
 import { hasCommand } from '../harness/util.ts';
 
-const DESTDIR = '/var/lib/berth/containers/box';
+const ROOTFS = '/var/lib/berth/containers/box.0/rootfs';
 
 async function builtinSpec(): Promise<RuntimeSpec> {
   const spec = JSON.parse(await readBuiltinTemplate('config.json')) as RuntimeSpec;
@@ -41,7 +41,7 @@ const fixtureSpec = (mounts = [bindMount('/var/lib/box', '/var/lib/box'), bindMo
   JSON.parse(configTemplate({ args: ['/usr/bin/run.sh', 'a b'], env: ['PATH=/bin', 'GREETING=100% "hi"'], mounts, cwd: '/srv' })) as RuntimeSpec;
 
 function translate(spec: RuntimeSpec): UnitEntry[] {
-  return translateSpec(spec, { destDir: DESTDIR }).entries;
+  return translateSpec(spec, { rootDirectory: ROOTFS }).entries;
 }
 
 const has = (entries: UnitEntry[], key: string, value: string) => assert.ok(entries.some(([k, v]) => k === key && v === value), `${key}=${value} in\n${entries.map((e) => e.join('=')).join('\n')}`);
@@ -71,7 +71,7 @@ describe('native-keys: the table', () => {
 describe('native-keys: each field becomes its unit keys', () => {
   it('root: RootDirectory= the checkout, read-only (ProtectSystem=strict)', async () => {
     const e = translate(await builtinSpec());
-    has(e, 'RootDirectory', `${DESTDIR}/rootfs`);
+    has(e, 'RootDirectory', ROOTFS);
     has(e, 'ProtectSystem', 'strict');
   });
   it('process: env quoted (% and " escaped), HOME defaulted, systemd\'s own variables unset; cwd; noNewPrivileges', () => {
@@ -82,7 +82,7 @@ describe('native-keys: each field becomes its unit keys', () => {
     has(e, 'UnsetEnvironment', 'LANG INVOCATION_ID JOURNAL_STREAM SYSTEMD_EXEC_PID USER LOGNAME SHELL');
     has(e, 'WorkingDirectory', '/srv');
     has(e, 'NoNewPrivileges', 'yes');
-    assert.deepEqual(translateSpec(fixtureSpec(), { destDir: DESTDIR }).execStart, ['/usr/bin/run.sh', 'a b']);
+    assert.deepEqual(translateSpec(fixtureSpec(), { rootDirectory: ROOTFS }).execStart, ['/usr/bin/run.sh', 'a b']);
   });
   it('user: User=, Group=, SupplementaryGroups=, UMask= (numeric)', () => {
     const spec = fixtureSpec();
@@ -133,7 +133,7 @@ describe('native-keys: each field becomes its unit keys', () => {
   it('namespaces: ipc, network, uts; pid dropped with a note; masked and read-only paths', () => {
     const spec = fixtureSpec();
     spec.linux!.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }, { type: 'network' }, { type: 'uts' }];
-    const t = translateSpec(spec, { destDir: DESTDIR });
+    const t = translateSpec(spec, { rootDirectory: ROOTFS });
     has(t.entries, 'PrivateIPC', 'yes');
     has(t.entries, 'PrivateNetwork', 'yes');
     has(t.entries, 'ProtectHostname', 'yes');
@@ -166,7 +166,7 @@ describe('native-keys: each field becomes its unit keys', () => {
     has(e, 'SystemCallFilter', '~reboot');
   });
   it('CAP_MKNOD under PrivateDevices= is noted', async () => {
-    const t = translateSpec(await builtinSpec(), { destDir: DESTDIR });
+    const t = translateSpec(await builtinSpec(), { rootDirectory: ROOTFS });
     assert.ok(t.notes.some((n) => /CAP_MKNOD not in the bounding set/.test(n)), t.notes.join('\n'));
   });
 });
@@ -233,6 +233,7 @@ async function renderNative(spec: FixtureImageSpec, name: string, readiness?: { 
   const r = await renderContainer({
     name,
     destDir: `/var/lib/berth/containers/${name}`,
+    slotDir: `/var/lib/berth/containers/${name}.0`,
     imageName: `docker://registry.example/${name}:latest`,
     imageId: digestOf(name),
     imageConfig,
@@ -278,7 +279,7 @@ describe('whole units with --runtime systemd', () => {
     const u = r.unitFile;
     assert.equal(u.get('Service', 'Type'), 'exec');
     assert.deepEqual(u.getAll('Service', 'ExecStart'), ['/usr/bin/run.sh']);
-    assert.equal(u.get('Service', 'RootDirectory'), '/var/lib/berth/containers/native/rootfs');
+    assert.equal(u.get('Service', 'RootDirectory'), '/var/lib/berth/containers/native.0/rootfs', 'the slot\'s own checkout, no symlink');
     assert.deepEqual(u.getAll('Service', 'ExecStop'), [], '$EXEC_STOP dropped');
     assert.deepEqual(u.getAll('Service', 'ExecStartPre'), ['+/bin/mkdir -p /run/native-mark'], 'the template\'s own line runs on the host; $EXEC_STARTPRE dropped');
     assert.match(u.getAll('Service', 'ExecStartPost')[0]!, /^\+.* ready-check --cmd "test -e \/run" --runtime systemd --container native --timeout 30$/);
@@ -323,7 +324,7 @@ describe('whole units with --runtime systemd', () => {
         }
         const u = r.unitFile;
         assert.equal(EXPECTED[entry.id], 'rendered', `${entry.id} rendered`);
-        assert.equal(u.get('Service', 'RootDirectory'), `/var/lib/berth/containers/${entry.id}/rootfs`);
+        assert.equal(u.get('Service', 'RootDirectory'), `/var/lib/berth/containers/${entry.id}.0/rootfs`);
         assert.equal(u.get('Service', 'ProtectSystem'), 'strict');
         if (entry.notify) {
           assert.equal(u.get('Service', 'Type'), 'notify');
