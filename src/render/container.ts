@@ -12,13 +12,15 @@
  *   r.tmpfiles to /etc/tmpfiles.d/NAME.conf (then systemd-tmpfiles --create it),
  *   applyHostFiles(r.hostfs) and keep its result in info.json with r.values.
  */
+import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.ts';
+import { ifExists } from '../fsutil.ts';
 import type { ImageConfig } from '../image/manifest.ts';
 import type { ImageExports } from './exports.ts';
 import { planHostFiles, type PlannedHostFile } from './hostfs-plan.ts';
-import { addNotifySocket, bindMountSources, fitSpecToHost, renderConfig, type HostFacts } from './oci-config.ts';
+import { addNotifySocket, bindMountSources, fitSpecToHost, renderConfig, type HostFacts, type RuntimeSpec } from './oci-config.ts';
 import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
 import { readinessFromLabels, type Readiness } from '../runtime/readiness.ts';
 import { renderUnit } from './service.ts';
@@ -26,7 +28,7 @@ import { templateVariables } from './template.ts';
 import { pathsCreatedBy, renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
 import { runModeOf } from './unit-runtime.ts';
 import { isSystemdBackend } from '../runtime/runtime.ts';
-import { nativeExecStart, translateSpec, type NativeTranslation } from './native-keys.ts';
+import { nativeExecStart, parseHostIds, translateSpec, type HostIds, type NativeTranslation } from './native-keys.ts';
 import { ALL_CAPABILITIES, OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
 
 export interface RenderInput {
@@ -150,7 +152,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   // The systemd backend: refused here, before anything is installed, when config.json says what units cannot.
   let native: NativeTranslation | undefined;
   if (nativeBackend && hasUnit) {
-    native = translateSpec(config.spec, { rootDirectory: `${input.slotDir ?? input.destDir}/rootfs` }, config.source === 'default' ? 'built-in config.json' : `/exports/${config.source}`);
+    native = translateSpec(config.spec, { rootDirectory: `${input.slotDir ?? input.destDir}/rootfs`, hostIds: await hostIds(config.spec, input.hostRoot ?? '/') }, config.source === 'default' ? 'built-in config.json' : `/exports/${config.source}`);
     values['EXEC_START'] = nativeExecStart(native.execStart);
     warnings.push(...runtimeVariableWarnings(input, host.plan));
   }
@@ -204,6 +206,27 @@ function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[])
   return Object.keys(input.set)
     .filter((k) => !used.has(k) && !declared.has(k))
     .map((k) => `--set ${k}: the image's templates do not use ${k}`);
+}
+
+/**
+ * Which of the spec's user and group IDs the host knows: getent(1) on this
+ * host (every NSS source, as systemd looks them up), or the passwd and group
+ * files of a test's host root.
+ */
+async function hostIds(spec: RuntimeSpec, root: string): Promise<HostIds> {
+  const user = typeof spec.process.user === 'object' && spec.process.user !== null ? spec.process.user : { uid: 0, gid: 0 };
+  const uids = [user.uid].filter((n) => typeof n === 'number');
+  const gids = [user.gid, ...(Array.isArray(user.additionalGids) ? user.additionalGids : [])].filter((n) => typeof n === 'number');
+  if (root !== '/') {
+    const read = (f: string) => ifExists(readFile(path.join(root, 'etc', f), 'utf8'));
+    return parseHostIds((await read('passwd')) ?? '', (await read('group')) ?? '');
+  }
+  const known = async (db: string, id: number) => (await getent(db, id)) ? [id] : [];
+  return { uids: new Set((await Promise.all(uids.map((id) => known('passwd', id)))).flat()), gids: new Set((await Promise.all(gids.map((id) => known('group', id)))).flat()) };
+}
+
+function getent(db: string, id: number): Promise<boolean> {
+  return new Promise((resolve) => execFile('getent', [db, String(id)], { timeout: 10_000 }, (e) => resolve(e === null)));
 }
 
 /** Templates that run $RUNTIME themselves (an `exec` wrapper among the host files) have no OCI runtime with the systemd backend. */

@@ -42,6 +42,32 @@ export interface NativeTranslation {
 export interface NativeContext {
   /** The checkout the process runs in: the slot's rootfs, a path without symlinks. */
   rootDirectory: string;
+  /**
+   * The user and group IDs the host's databases know. systemd 252 looks up
+   * User=, Group= and SupplementaryGroups= on the host (before it enters
+   * RootDirectory=) and fails the start for a numeric ID it cannot find;
+   * undefined: not checked.
+   */
+  hostIds?: HostIds;
+}
+
+export interface HostIds {
+  uids: ReadonlySet<number>;
+  gids: ReadonlySet<number>;
+}
+
+/** Read passwd(5) and group(5) texts into the IDs they name. */
+export function parseHostIds(passwd: string, group: string): HostIds {
+  const ids = (text: string) => new Set(text.split('\n').map((l) => Number(l.split(':')[2])).filter((n) => Number.isInteger(n)));
+  return { uids: ids(passwd), gids: ids(group) };
+}
+
+function knownId(out: Out, kind: 'uid' | 'gid', id: number, field: string): void {
+  const ids = out.ctx.hostIds;
+  if (id === 0 || ids === undefined) return;
+  if (!(kind === 'uid' ? ids.uids : ids.gids).has(id)) {
+    refuse(field, `${kind === 'uid' ? 'user' : 'group'} ${id} does not exist on this host: systemd 252 looks numeric IDs up on the host and fails the start without them (create it, e.g. ${kind === 'uid' ? 'useradd' : 'groupadd'} --system)`);
+  }
 }
 
 interface Out {
@@ -382,14 +408,32 @@ export const NATIVE_ROWS: readonly NativeRow[] = [
     },
   },
   { field: 'process.cwd', keys: ['WorkingDirectory'], apply: (v, out) => out.add('WorkingDirectory', absolutePath(v, 'process.cwd')) },
-  { field: 'process.user.uid', keys: ['User'], apply: (v, out) => out.add('User', String(uint(v, 'process.user.uid'))) },
-  { field: 'process.user.gid', keys: ['Group'], apply: (v, out) => out.add('Group', String(uint(v, 'process.user.gid'))) },
+  {
+    field: 'process.user.uid',
+    keys: ['User'],
+    apply: (v, out) => {
+      const uid = uint(v, 'process.user.uid');
+      knownId(out, 'uid', uid, 'process.user.uid');
+      out.add('User', String(uid));
+      if (uid !== 0) out.note(`user ${uid}: systemd also gives the process the host's group memberships of this user (initgroups) besides process.user.additionalGids`);
+    },
+  },
+  {
+    field: 'process.user.gid',
+    keys: ['Group'],
+    apply: (v, out) => {
+      const gid = uint(v, 'process.user.gid');
+      knownId(out, 'gid', gid, 'process.user.gid');
+      out.add('Group', String(gid));
+    },
+  },
   {
     field: 'process.user.additionalGids',
     keys: ['SupplementaryGroups'],
     apply: (v, out) => {
       if (!Array.isArray(v)) refuse('process.user.additionalGids', 'not a list');
       const gids = v.map((g, i) => uint(g, `process.user.additionalGids[${i}]`));
+      gids.forEach((g, i) => knownId(out, 'gid', g, `process.user.additionalGids[${i}]`));
       if (gids.length > 0) out.add('SupplementaryGroups', gids.join(' '));
     },
   },
