@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +17,7 @@ import { digestOf } from '../../src/image/digest.ts';
 import type { ImageConfig } from '../../src/image/manifest.ts';
 import { renderContainer } from '../../src/render/container.ts';
 import { readExports } from '../../src/render/exports.ts';
-import { NATIVE_ROWS, translateSpec, type UnitEntry } from '../../src/render/native-keys.ts';
+import { NATIVE_ROWS, parseHostIds, translateSpec, type UnitEntry } from '../../src/render/native-keys.ts';
 import type { RuntimeSpec } from '../../src/render/oci-config.ts';
 import { readBuiltinTemplate } from '../../src/render/templates.ts';
 import { UNIT_KEYS } from '../../src/render/unit-keys.ts';
@@ -200,6 +200,33 @@ describe('native-keys: what cannot be expressed is refused, naming the field', (
   }
 });
 
+describe('native-keys: users and groups systemd must find on the host', () => {
+  const hostIds = parseHostIds('root:x:0:0::/:/bin/sh\nsvc:x:4242:4242::/:/bin/false\n', 'root:x:0:\nsvc:x:4242:\nextra:x:4343:\n');
+  const spec = () => {
+    const s = fixtureSpec();
+    const caps = ['CAP_KILL'];
+    s.process['capabilities'] = { bounding: caps, effective: caps, permitted: caps, ambient: caps };
+    s.process.user = { uid: 4242, gid: 4242, additionalGids: [4343] };
+    return s;
+  };
+  it('known IDs pass, with a note on initgroups', () => {
+    const t = translateSpec(spec(), { rootDirectory: ROOTFS, hostIds });
+    has(t.entries, 'User', '4242');
+    assert.ok(t.notes.some((n) => /initgroups/.test(n)));
+  });
+  for (const [what, edit, field] of [
+    ['an unknown user', (s: RuntimeSpec) => (s.process.user.uid = 5000), /process\.user\.uid cannot .*user 5000 does not exist on this host/],
+    ['an unknown group', (s: RuntimeSpec) => (s.process.user.gid = 5000), /process\.user\.gid cannot .*group 5000/],
+    ['an unknown supplementary group', (s: RuntimeSpec) => (s.process.user.additionalGids = [4343, 5001]), /process\.user\.additionalGids\[1\] cannot .*group 5001/],
+  ] as const) {
+    it(`${what} is refused`, () => {
+      const s = spec();
+      edit(s);
+      assert.throws(() => translateSpec(s, { rootDirectory: ROOTFS, hostIds }), field);
+    });
+  }
+});
+
 describe('the runtime choice', () => {
   it('--runtime wins over the image label; the label over runc; a label names no path', () => {
     assert.deepEqual(chooseRuntime('crun', { 'berth.runtime': 'systemd' }), { name: 'crun', from: 'option' });
@@ -228,6 +255,9 @@ async function renderNative(spec: FixtureImageSpec, name: string, readiness?: { 
   const hostRoot = path.join(tmp, `host-${n++}`);
   await mkdir(rootfs);
   for (const d of HOST_DIRS) await mkdir(path.join(hostRoot, d), { recursive: true });
+  // The kube user of atomic's hosts (the kubernetes packages made it); systemd looks IDs up there.
+  await writeFile(path.join(hostRoot, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nkube:x:996:994::/:/sbin/nologin\n');
+  await writeFile(path.join(hostRoot, 'etc/group'), 'root:x:0:\nkube:x:994:\n');
   await writeSpecFiles(spec, rootfs, (p) => p === 'exports' || p.startsWith('exports/'));
   const imageConfig: ImageConfig = { architecture: 'amd64', os: 'linux', config: { ...spec.config }, rootfs: { type: 'layers', diff_ids: [digestOf('x')] } };
   const r = await renderContainer({
