@@ -30,6 +30,7 @@ import type { Readiness } from '../runtime/readiness.ts';
 import type { RuntimeChoice } from '../runtime/runtime.ts';
 import type { Ordering } from '../render/ordering.ts';
 import { UnitFile } from '../render/unit-file.ts';
+import { HOST_COMMAND_PREFIX } from '../render/unit-runtime.ts';
 import type { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
 import type { OpContext } from './context.ts';
@@ -109,9 +110,9 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
   if (rendered.unit !== undefined && rendered.tmpfiles !== undefined) {
     // Directories under /run vanish at reboot; creating them right before the start does
     // not depend on the boot's systemd-tmpfiles-setup having run (or on its ordering).
-    // "+": with the systemd backend the unit's commands run inside RootDirectory= unless told otherwise.
+    // With the systemd backend the unit's commands run in its mount namespace unless told otherwise.
     rendered.unit = UnitFile.parse(rendered.unit, 'rendered unit')
-      .add('Service', 'ExecStartPre', `-${rendered.native ? '+' : ''}systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
+      .add('Service', 'ExecStartPre', `-${rendered.native ? HOST_COMMAND_PREFIX : ''}systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
       .toString();
   }
   await fs.writeFile(path.join(dir, 'config.json'), rendered.configJson, { mode: 0o644 });

@@ -129,8 +129,17 @@ const NATIVE_TYPE: Readonly<Record<string, string>> = {
   dbus: 'dbus',
 };
 
-/** Exec*= lines a template may add around the container: with the systemd backend they still run on the host ("+"). */
+/** Exec*= lines a template may add around the container: with the systemd backend they still run on the host. */
 const HOST_EXEC_KEYS = ['ExecCondition', 'ExecStartPre', 'ExecStartPost', 'ExecReload', 'ExecStop', 'ExecStopPost'] as const;
+
+/**
+ * How the systemd backend runs a command on the host: "+" (no User=,
+ * capability or sandboxing settings) and, since systemd 252 still puts every
+ * command of the unit into its mount namespace (TemporaryFileSystem=/run,
+ * BindPaths= ... over the host's paths, RootDirectoryStartOnly=yes or not),
+ * nsenter(1) into PID 1's mount namespace: the host's /run, /tmp and /etc.
+ */
+export const HOST_COMMAND_PREFIX = '+nsenter --mount=/proc/1/ns/mnt -- ';
 
 export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, adaptation: RuntimeAdaptation): string[] {
   if (adaptation.native !== undefined) return adaptNative(unit, values, what, adaptation.native, adaptation);
@@ -196,30 +205,37 @@ function adaptNative(unit: UnitFile, values: Readonly<Record<string, string>>, w
   unit.dropEntries('Service', 'ExecStop', noop('EXEC_STOP'), 'ExecStop=$EXEC_STOP dropped by berth: systemd stops the service itself');
   unit.dropEntries('Service', 'ExecStartPre', noop('EXEC_STARTPRE'), 'ExecStartPre=$EXEC_STARTPRE dropped by berth: no runtime state to clean up with --runtime systemd');
   unit.dropEntries('Service', 'ExecStopPost', noop('EXEC_STOPPOST'), 'ExecStopPost=$EXEC_STOPPOST dropped by berth: no runtime state to clean up with --runtime systemd');
-  for (const key of HOST_EXEC_KEYS) hostExecLines(unit, key);
+  for (const key of HOST_EXEC_KEYS) hostExecLines(unit, key, what);
   unit.dropEntries('Service', 'WorkingDirectory', () => true, 'WorkingDirectory= dropped by berth: with --runtime systemd it is config.json\'s process.cwd inside RootDirectory=');
   if (nativeType === 'notify' || nativeType === 'notify-reload') {
     const access = unit.get('Service', 'NotifyAccess');
     if (access !== 'all') unit.set('Service', 'NotifyAccess', 'all');
   }
   unit.add('Service', 'X-BerthRuntime', SYSTEMD_BACKEND);
-  for (const [key, value] of native.entries) unit.add('Service', key, value);
+  // RootDirectory= for ExecStart= only: the other commands ("+", above) run on the host's root.
+  unit.set('Service', 'RootDirectoryStartOnly', 'yes');
+  for (const [key, value] of native.entries) {
+    // "-": the host commands' chdir into RootDirectory=+cwd happens inside the unit's mount
+    // namespace, where a TemporaryFileSystem= may hide it; systemd then falls back to /.
+    unit.add('Service', key, key === 'WorkingDirectory' ? `-${value}` : value);
+  }
   if (nativeType === 'notify' || nativeType === 'notify-reload') {
     // After the translated mounts: a tmpfs /run would hide it otherwise (systemd mounts by path depth).
     unit.add('Service', 'BindPaths', `${SYSTEMD_NOTIFY_SOCKET}:${SYSTEMD_NOTIFY_SOCKET}:norbind`);
   }
-  if (adaptation.readiness !== undefined) warnings.push(...addReadinessProbe(unit, values, what, adaptation.readiness, adaptation.berth, nativeType, '+'));
+  if (adaptation.readiness !== undefined) warnings.push(...addReadinessProbe(unit, values, what, adaptation.readiness, adaptation.berth, nativeType, HOST_COMMAND_PREFIX));
   return warnings;
 }
 
-/** Give the template's own Exec lines of `key` the "+" prefix: they run on the host, outside RootDirectory=. */
-function hostExecLines(unit: UnitFile, key: string): void {
+/** The template's own Exec lines of `key` run on the host, outside RootDirectory= and the unit's mounts (HOST_COMMAND_PREFIX). */
+function hostExecLines(unit: UnitFile, key: string, what: string): void {
   const section = unit.section('Service');
   if (!section) return;
   for (const line of section.lines) {
     if (line.kind !== 'entry' || line.key !== key || line.value === '') continue;
     const { prefix, command } = splitExecPrefix(line.value);
-    if (!prefix.includes('+') && !prefix.includes('!')) line.value = `${prefix}+${command}`;
+    if (prefix.includes('@')) throw fail(what, `${key}=${line.value}: "@" (argv[0]) cannot be kept for a command berth runs on the host with --runtime systemd`, 'drop the "@" prefix, or use --runtime runc');
+    line.value = `${prefix.replace(/[+!]/g, '')}${HOST_COMMAND_PREFIX}${command}`;
   }
 }
 
@@ -277,7 +293,7 @@ function addReadinessProbe(unit: UnitFile, values: Readonly<Record<string, strin
   }
   const warnings: string[] = [];
   // The systemd backend has no OCI runtime: its cmd probe enters the service's namespaces (runtime/probe.ts).
-  const runtime = prefix === '+' ? SYSTEMD_BACKEND : values['RUNTIME']!;
+  const runtime = prefix === '' ? values['RUNTIME']! : SYSTEMD_BACKEND;
   unit.insertFirst('Service', 'ExecStartPost', `${prefix}${execLine([...berth, ...readyCheckArgs(readiness, runtime, values['NAME']!)])}`);
   // The probe runs within the start job: its time must fit TimeoutStartSec=.
   const given = unit.get('Service', 'TimeoutStartSec') ?? unit.get('Service', 'TimeoutSec');

@@ -75,7 +75,8 @@ httpd -f -p "127.0.0.1:$PORT" -h /tmp/www & wait
 `,
     env: ['PORT=$PORT', 'DELAY=$DELAY'],
     defaults: { PORT: '2379', DELAY: String(DELAY_S) },
-    mounts: [bindMount('${STATE_DIRECTORY}/${NAME}', '/var/lib/etcd')],
+    // Not STATE_DIRECTORY/NAME: the host's etcd-server package owns /var/lib/etcd (etcd:etcd, 0700).
+    mounts: [bindMount('${STATE_DIRECTORY}/${NAME}-standin', '/var/lib/etcd')],
   });
 
 /** flannel's stand-in: Type=notify; says whether etcd answered, then READY=1 through systemd's socket. */
@@ -237,7 +238,7 @@ containers:
     assert.match(await host.journal('docker.service'), /ready: cmd test -s \/tmp\/started passed/);
     await assert.rejects(fs.access('/tmp/started'));
     // Data in the state directory (the bind mount's source on the host, in the test host's /var overlay).
-    const starts = await sh('cat /var/lib/etcd/starts');
+    const starts = await sh('cat /var/lib/etcd-standin/starts');
     assert.equal(starts.trim().split('\n').length, 1, starts);
     const status = await berth('status', 'etcd', '--json');
     assert.equal(status.code, 0, status.stderr);
@@ -250,7 +251,7 @@ containers:
     await host.reboot();
     await waitFor(async () => ((await host.unitProperty('docker.service', 'ActiveState')) === 'active' ? true : undefined), 120_000);
     await stackHolds();
-    assert.equal((await sh('cat /var/lib/etcd/starts')).trim().split('\n').length, 2, 'the same state directory after the reboot');
+    assert.equal((await sh('cat /var/lib/etcd-standin/starts')).trim().split('\n').length, 2, 'the same state directory after the reboot');
     // A second apply of the same plan changes nothing: the runtime recorded is the plan's.
     const started = await usec('etcd.service', 'ExecMainStartTimestampMonotonic');
     const again = await berth('apply', '--policy', policy, '--settle', '1', plan);
@@ -345,14 +346,14 @@ containers:
     assert.deepEqual([s.runtime.name, s.runtime.from], ['systemd', 'label']);
     await noOciRuntime('lab.service');
     // An explicit --runtime wins over the label.
-    r = await berth('update', 'lab', '--runtime', 'runc', '--no-pull', '--settle', '1', '--health-cmd', 'test -d /var/lib/data');
+    r = await berth('update', 'lab', '--runtime', 'runc', '--tls-verify=false', '--settle', '1', '--health-cmd', 'test -d /var/lib/data');
     assert.equal(r.code, 0, r.stderr);
     s = JSON.parse((await berth('status', 'lab', '--json')).stdout);
     assert.deepEqual([s.activeSlot, s.runtime.name, s.runtime.from], [1, 'runc', 'option']);
     assert.match(await host.unitProperty('lab.service', 'ExecStart'), /runc/);
     assert.equal(await host.unitProperty('lab.service', 'ActiveState'), 'active');
     // And back, with a health command that runs inside the systemd-backend service.
-    r = await berth('update', 'lab', '--runtime', 'systemd', '--no-pull', '--settle', '1', '--health-cmd', 'test "$(id -u)" = 4242');
+    r = await berth('update', 'lab', '--runtime', 'systemd', '--tls-verify=false', '--settle', '1', '--health-cmd', 'test "$(id -u)" = 4242');
     assert.equal(r.code, 0, r.stderr);
     s = JSON.parse((await berth('status', 'lab', '--json')).stdout);
     assert.deepEqual([s.activeSlot, s.runtime.name], [0, 'systemd']);

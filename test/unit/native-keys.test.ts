@@ -311,11 +311,12 @@ describe('whole units with --runtime systemd', () => {
     assert.deepEqual(u.getAll('Service', 'ExecStart'), ['/usr/bin/run.sh']);
     assert.equal(u.get('Service', 'RootDirectory'), '/var/lib/berth/containers/native.0/rootfs', 'the slot\'s own checkout, no symlink');
     assert.deepEqual(u.getAll('Service', 'ExecStop'), [], '$EXEC_STOP dropped');
-    assert.deepEqual(u.getAll('Service', 'ExecStartPre'), ['+/bin/mkdir -p /run/native-mark'], 'the template\'s own line runs on the host; $EXEC_STARTPRE dropped');
-    assert.match(u.getAll('Service', 'ExecStartPost')[0]!, /^\+.* ready-check --cmd "test -e \/run" --runtime systemd --container native --timeout 30$/);
-    assert.equal(u.get('Service', 'WorkingDirectory'), '/', 'process.cwd, not $DESTDIR');
+    assert.deepEqual(u.getAll('Service', 'ExecStartPre'), ['+nsenter --mount=/proc/1/ns/mnt -- /bin/mkdir -p /run/native-mark'], 'the template\'s own line runs on the host; $EXEC_STARTPRE dropped');
+    assert.match(u.getAll('Service', 'ExecStartPost')[0]!, /^\+nsenter --mount=\/proc\/1\/ns\/mnt -- .* ready-check --cmd "test -e \/run" --runtime systemd --container native --timeout 30$/);
+    assert.equal(u.get('Service', 'WorkingDirectory'), '-/', 'process.cwd, not $DESTDIR');
     assert.equal(u.get('Service', 'PIDFile'), undefined);
     assert.equal(u.get('Service', 'X-BerthRuntime'), 'systemd');
+    assert.equal(u.get('Service', 'RootDirectoryStartOnly'), 'yes', 'the other commands run on the host\'s root');
     assert.doesNotMatch(r.unit!, /runc|crun/);
     assert.ok(r.native?.notes.some((x) => /pid namespace/.test(x)));
     if (hasCommand('systemd-analyze')) assert.equal(verify('native', r.unit!, '/usr/bin/run.sh'), undefined);
