@@ -29,6 +29,7 @@ import { TestHost } from '../test/harness/test-host.ts';
 import { berthArgv } from './berth-argv.ts';
 import { buildBigImage, LONG_RUNNING_CMD, type BigImage } from './big-image.ts';
 import { containers, describeSharing, type ContainersResult } from './containers.ts';
+import { describeRuntimes, runtimeBackends } from './runtimes.ts';
 import { installToActive } from './install.ts';
 import { cachesDroppable, median, medianSample, output, sum, timed, tryOutput, type Sample } from './measure.ts';
 import { signatureTimings, type SignatureTiming } from './signatures.ts';
@@ -220,6 +221,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Memory rows of section 6 (bench/runtimes.ts): text, not timed samples. */
+const runtimeNotes: string[] = [];
 function addRow(group: string, what: string, samples: Sample[], note?: string): Row {
   const r: Row = { group, what, samples, ...(note ? { note } : {}) };
   rows.push(r);
@@ -420,6 +423,12 @@ async function installs(h: TestHost, berth: BerthBuild, ref: string, p: Pulls, c
   addRow(G, 'config.json edits (`jq`), unit written, `systemctl daemon-reload` + `start`', s.start);
   addRow(G, 'skopeo copy + umoci unpack + unit + `systemctl start`', s.anchor, 'not synced');
   addRow(G, `berth install of one more container, the image already in the store (${many.count - 1} installs, section 5)`, many.installs, 'warm cache');
+  // 6. the systemd backend against runc: the same image, installed to active, and memory per running container.
+  const rt = await runtimeBackends({ host: h, work: path.join(work!, 'runtimes'), berthBin: berth.bin, ref, runs: RUNS, count: Math.min(CONTAINERS, 10), log });
+  for (const row of describeRuntimes(rt)) {
+    if (row.samples) addRow('6. --runtime systemd vs runc', row.what, row.samples, 'warm cache');
+    else runtimeNotes.push(`| | ${row.what} | | ${row.text} | | | |`);
+  }
   const d = many.disk;
   const pct = (100 * d.perExtra) / d.extracted;
   verdict('each extra container < 2% of the image size on disk', `${MiB(d.perExtra)} MiB = ${pct.toFixed(2)}% of ${MiB(d.extracted)} MiB`, pct < 2);
@@ -554,6 +563,7 @@ function renderTable(many: ContainersResult): string {
   );
   lines.push(`| | one extracted copy (\`tar -xzf\`) / the berth store | | ${MiB(d.extracted)} MiB / ${MiB(d.store)} MiB | | | |`);
   lines.push(`| | berth's whole root (the store + ${many.count} containers) / ${many.count} extracted copies | | ${MiB(d.root)} MiB / ${MiB(many.count * d.extracted)} MiB | | | |`);
+  lines.push(...runtimeNotes);
   return lines.join('\n');
 }
 

@@ -36,7 +36,7 @@ export const installCommand: CommandModule<GlobalArgs, InstallArgs> = {
       .option('system', { type: 'boolean', default: true, describe: 'install as a system container (the only kind; accepted for atomic compatibility)' })
       .option('name', { type: 'string', describe: 'container and unit name', defaultDescription: 'the repository name, plus -TAG unless latest' })
       .option('set', { ...list, describe: 'template value KEY=VALUE (repeatable; recorded and reused by updates)' })
-      .option('runtime', { type: 'string', describe: 'OCI runtime: runc, crun or a path', defaultDescription: 'runc' })
+      .option('runtime', { type: 'string', describe: 'OCI runtime: runc, crun or a path; or systemd: no OCI runtime, systemd runs the image\'s process itself (RootDirectory=)', defaultDescription: 'the image\'s label berth.runtime, else runc' })
       .option('after', { ...list, describe: 'order after UNIT (a berth container name means its .service)' })
       .option('before', { ...list, describe: 'order before UNIT' })
       .option('requires', { ...list, describe: 'require UNIT' })

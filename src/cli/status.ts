@@ -19,8 +19,13 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
       const s = await status(ctx, args.name);
       if (args.json) return (await import('./output.ts')).printJson(s);
       const lines = [`${s.name}: ${s.unit ? `${s.unit.activeState}/${s.unit.subState}, ${s.unit.unitFileState}${s.unit.since ? `, since ${s.unit.since}` : ''}` : 'systemd state unknown'}`];
+      if (s.runtime) {
+        const how = s.runtime.name === 'systemd' ? 'no OCI runtime: systemd runs the process in RootDirectory=' : 'OCI runtime';
+        lines.push(`runtime: ${s.runtime.name} (${how}; ${s.runtime.from === 'label' ? "the image's label berth.runtime" : s.runtime.from === 'option' ? 'chosen at install or update' : 'default'})`);
+        for (const n of s.runtime.notes) lines.push(`  note: ${n}`);
+      }
       for (const { slot, active, info } of s.slots) {
-        lines.push(`${active ? '*' : ' '} slot ${slot}: ${info.image} ${info.manifestDigest} (deployed ${info.created})`);
+        lines.push(`${active ? '*' : ' '} slot ${slot}: ${info.image} ${info.manifestDigest} (deployed ${info.created}, runtime ${info.runtimeName})`);
         const set = Object.entries(info.set);
         if (set.length) lines.push(`    set: ${set.map(([k, v]) => `${k}=${v}`).join(' ')}`);
         for (const f of info.hostFiles.files) lines.push(`    host file: ${f.path}`);

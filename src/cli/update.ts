@@ -16,6 +16,7 @@ interface UpdateArgs extends GlobalArgs, ImageSourceArgs {
   /** false with --no-ready (yargs reads --no-X as X=false). */
   ready: boolean;
   settle: number;
+  runtime: string | undefined;
   json: boolean;
 }
 
@@ -36,11 +37,13 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       .option('ready-tcp', { type: 'string', describe: 'new readiness probe: HOST:PORT that must accept connections' })
       .option('ready-timeout', { type: 'number', describe: 'seconds the readiness probe may take', defaultDescription: '60' })
       .option('ready', { type: 'boolean', default: true, describe: 'keep the recorded readiness probe; --no-ready drops it (the image\'s labels decide again)' })
+      .option('runtime', { type: 'string', describe: 'switch the runtime: runc, crun, a path, or systemd (systemd runs the process itself)' })
       .option('settle', { type: 'number', default: 5, describe: 'seconds the new version must stay active' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .check((a) => {
         if (a.all === (a.name !== undefined)) throw new Error('name one container, or give --all');
         if (a.auto && !a.all) throw new Error('--auto goes with --all');
+        if (a.runtime !== undefined && a.all) throw new Error('--runtime goes with one container, not --all');
         return true;
       }) as Argv<UpdateArgs>,
   handler: (args: ArgumentsCamelCase<UpdateArgs>) =>
@@ -59,6 +62,7 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
         ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
         ...(ready !== undefined ? { ready } : !args.ready ? { ready: null } : {}),
         settleMs: args.settle * 1000,
+        ...(args.runtime === undefined ? {} : { runtime: args.runtime }),
       };
       if (args.all) {
         // One ordered transaction (ops/update-all.ts): all staged, switched in dependency order, all rolled back if one fails.

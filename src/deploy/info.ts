@@ -21,6 +21,10 @@ export interface DeploymentInfo {
   /** The runtime as requested (runc, crun or a path) and as resolved. */
   runtimeName: string;
   runtime: string;
+  /** Who chose it: an option (--runtime, a plan's runtime:), the image's label berth.runtime, or the default. */
+  runtimeFrom?: 'option' | 'label' | 'default';
+  /** With the systemd backend: what differs from an OCI runtime on purpose (the pid namespace...). */
+  runtimeNotes?: string[];
   created: string;
   /** Every value the templates were rendered with. */
   values: Record<string, string>;

@@ -203,7 +203,7 @@ async function execute(
       try {
         const health = sh(entry.healthCmd);
         // The image is in the store already (pulled above): no second pull, only the trust re-check.
-        const p = await prepareUpdate(ctx, store, entry.name, { set: entry.set, rebase: d.pulled!.reference, noPull: true, pull, ...(health ? { healthCmd: health } : {}), ready: entry.ready ?? null });
+        const p = await prepareUpdate(ctx, store, entry.name, { set: entry.set, rebase: d.pulled!.reference, noPull: true, pull, ...(health ? { healthCmd: health } : {}), ready: entry.ready ?? null, ...(entry.runtime === undefined ? {} : { runtime: entry.runtime }) });
         if (p.same) d.kind = 'none';
         else members.push({ name: entry.name, fromSlot: p.slot, spec: p.spec });
       } catch (e) {
@@ -374,10 +374,8 @@ async function decide(ctx: OpContext, entry: PlanEntry, pulled: Pulled): Promise
     reasons.push(`${ordering.join(', ')} changed`);
     reinstall = true;
   }
-  if (entry.runtime !== info.runtimeName) {
-    reasons.push(`runtime ${info.runtimeName} -> ${entry.runtime}`);
-    reinstall = true;
-  }
+  // No runtime in the plan: the one chosen at install (the image's label, or runc) stays.
+  if (entry.runtime !== undefined && entry.runtime !== info.runtimeName) reasons.push(`runtime ${info.runtimeName} -> ${entry.runtime}`);
   if (entry.autoUpdate !== (info.autoUpdate === true)) {
     reasons.push(`autoUpdate ${entry.autoUpdate}`);
     reinstall = true;
@@ -415,7 +413,7 @@ async function installEntry(ctx: OpContext, d: Decision, pull: PullOptions): Pro
       name: entry.name,
       set: entry.set,
       ordering: entry.ordering,
-      runtime: entry.runtime,
+      ...(entry.runtime === undefined ? {} : { runtime: entry.runtime }),
       pull,
       pullPolicy: 'never',
       noStart: !entry.start,

@@ -74,13 +74,13 @@ export async function checkDeployments(ctx: OpContext): Promise<DeploymentCheck>
     }
   }
 
-  // A unit that runs its container from berth's root (DESTDIR) is berth's.
+  // A unit that runs its container from berth's root (DESTDIR, or a slot: the systemd backend's RootDirectory=) is berth's.
   for (const file of (await readdirIfExists(paths.unitDir)).sort()) {
     if (!file.endsWith('.service')) continue;
     const name = file.slice(0, -'.service'.length);
     if (installed.has(name)) continue;
     const text = (await ifExists(fs.readFile(path.join(paths.unitDir, file), 'utf8'))) ?? '';
-    if (new RegExp(`${escape(path.join(paths.containers, name))}(?![\\w.-])`).test(text)) {
+    if (new RegExp(`${escape(path.join(paths.containers, name))}(?:\\.[01]/|(?![\\w.-]))`).test(text)) {
       problems.push(`unit ${path.join(paths.unitDir, file)} runs ${name} from ${paths.containers}, which is not installed (orphan unit)`);
     }
   }

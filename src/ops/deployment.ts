@@ -27,8 +27,10 @@ import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { renderContainer, type Rendered } from '../render/container.ts';
 import { readExports } from '../render/exports.ts';
 import type { Readiness } from '../runtime/readiness.ts';
+import type { RuntimeChoice } from '../runtime/runtime.ts';
 import type { Ordering } from '../render/ordering.ts';
 import { UnitFile } from '../render/unit-file.ts';
+import { HOST_COMMAND_PREFIX } from '../render/unit-runtime.ts';
 import type { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
 import type { OpContext } from './context.ts';
@@ -63,6 +65,8 @@ export interface DeploySpec {
   /** As requested (runc, crun or a path) and as resolved to a path. */
   runtimeName: string;
   runtime: string;
+  /** Who chose the runtime: an option (--runtime, a plan), the image's berth.runtime label, or berth's default. */
+  runtimeFrom?: RuntimeChoice['from'];
   healthCmd?: string[];
   /** A readiness probe asked for by the user (else the image's labels decide). */
   ready?: Readiness | undefined;
@@ -77,8 +81,8 @@ export interface Staged {
   rendered: Rendered;
 }
 
-/** Build a complete deployment in a staging directory (removed by `undo` on failure). */
-export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo: Undo): Promise<Staged> {
+/** Build a complete deployment in a staging directory (removed by `undo` on failure), to be committed into `slot`. */
+export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo: Undo, slot: 0 | 1): Promise<Staged> {
   const { paths, report } = ctx;
   await fs.mkdir(paths.containers, { recursive: true, mode: 0o700 });
   const dir = paths.staging(spec.name);
@@ -98,14 +102,17 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     runtime: spec.runtime,
     ordering: spec.ordering,
     readiness: spec.ready,
+    // systemd 252 cannot set up a RootDirectory= reached through a symlink (EBUSY): the slot's own path, resolved.
+    slotDir: path.join(await fs.realpath(paths.containers), path.basename(paths.slot(spec.name, slot))),
     ...(spec.uuid === undefined ? {} : { uuid: spec.uuid }),
   });
   for (const w of rendered.warnings) report.warn(w);
   if (rendered.unit !== undefined && rendered.tmpfiles !== undefined) {
     // Directories under /run vanish at reboot; creating them right before the start does
     // not depend on the boot's systemd-tmpfiles-setup having run (or on its ordering).
+    // With the systemd backend the unit's commands run in its mount namespace unless told otherwise.
     rendered.unit = UnitFile.parse(rendered.unit, 'rendered unit')
-      .add('Service', 'ExecStartPre', `-systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
+      .add('Service', 'ExecStartPre', `-${rendered.native ? HOST_COMMAND_PREFIX : ''}systemd-tmpfiles --create ${paths.tmpfilesFile(spec.name)}`)
       .toString();
   }
   await fs.writeFile(path.join(dir, 'config.json'), rendered.configJson, { mode: 0o644 });
@@ -119,6 +126,8 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     configDigest: spec.image.manifest.config.digest,
     runtimeName: spec.runtimeName,
     runtime: spec.runtime,
+    ...(spec.runtimeFrom ? { runtimeFrom: spec.runtimeFrom } : {}),
+    ...(rendered.native ? { runtimeNotes: rendered.native.notes } : {}),
     created: new Date().toISOString(),
     values: rendered.values,
     set: spec.set,

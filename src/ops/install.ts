@@ -14,7 +14,7 @@ import { Journal } from '../deploy/intent.ts';
 import { checkName } from '../deploy/paths.ts';
 import type { Ordering } from '../render/ordering.ts';
 import type { Readiness } from '../runtime/readiness.ts';
-import { findRuntime } from '../runtime/runtime.ts';
+import { chooseRuntime, findRuntime, RUNTIME_LABEL } from '../runtime/runtime.ts';
 import { Store } from '../store/store.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
@@ -92,10 +92,14 @@ async function checkFree(ctx: OpContext, name: string): Promise<void> {
 export async function installLocked(ctx: OpContext, options: InstallOptions, ref: ImageReference, name: string): Promise<InstallResult> {
   const { paths, report } = ctx;
   await checkFree(ctx, name);
-  const runtimeName = options.runtime ?? 'runc';
-  const runtime = await findRuntime(runtimeName);
+  // An explicit runtime is checked before anything is pulled; the image's label only once it is here.
+  if (options.runtime !== undefined) await findRuntime(options.runtime);
   const store = await Store.open(paths.root);
   const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
+  const choice = chooseRuntime(options.runtime, image.config.config.Labels);
+  const runtimeName = choice.name;
+  const runtime = await findRuntime(runtimeName);
+  if (choice.from === 'label') report.step(`Runtime ${runtimeName}, as the image's label ${RUNTIME_LABEL} asks`);
 
   const undo = new Undo();
   // Recovery from a kill undoes the whole install: the name was free (checkFree), so all of it is ours.
@@ -108,8 +112,9 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
     const staged = await stage(
       ctx,
       store,
-      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
+      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, runtimeFrom: choice.from, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
       undo,
+      0,
     );
     if (options.dryRun) {
       await undo.run(report);

@@ -20,7 +20,8 @@ export interface PlanEntry {
   set: Record<string, string>;
   start: boolean;
   autoUpdate: boolean;
-  runtime: string;
+  /** runc, crun, a path or systemd; undefined: the image's label berth.runtime, else runc. */
+  runtime: string | undefined;
   /** As given; run with /bin/sh -c like --health-cmd. */
   healthCmd: string | undefined;
   /** `ready:` (like --ready-*); undefined lets the image's labels decide. */
@@ -190,7 +191,7 @@ function parseEntry(name: string, raw: unknown, planNames: ReadonlySet<string>, 
     set: {},
     start: true,
     autoUpdate: false,
-    runtime: defaults.runtime ?? 'runc',
+    runtime: defaults.runtime,
     healthCmd: undefined,
     ready: undefined,
     ordering: { after: [], before: [], requires: [], wants: [], requiredBy: [], wantedBy: [] },

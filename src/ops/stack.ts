@@ -95,7 +95,7 @@ export class StackUpdate {
     for (const [name, st] of this.members) {
       const undo = new Undo();
       try {
-        st.staged = await stage(ctx, store, st.member.spec, undo);
+        st.staged = await stage(ctx, store, st.member.spec, undo, st.toSlot);
         await commit(ctx.paths, st.staged, st.toSlot, undo, this.journal.member(name));
       } catch (e) {
         await undo.run(ctx.report);

@@ -13,6 +13,8 @@ export interface ContainerStatus {
   activeSlot: 0 | 1;
   unit: (Pick<UnitState, 'activeState' | 'subState' | 'unitFileState' | 'loadState'> & { name: string; since?: string }) | undefined;
   slots: { slot: 0 | 1; active: boolean; info: DeploymentInfo }[];
+  /** The live slot's runtime: runc, crun, a path, or systemd (no OCI runtime), who chose it, and what the systemd backend does differently. */
+  runtime: { name: string; from: string; notes: string[] } | undefined;
   journal: string[];
 }
 
@@ -41,5 +43,7 @@ export async function status(ctx: OpContext, name: string): Promise<ContainerSta
     if ((e as { code?: string }).code !== 'NO_SYSTEM_BUS') throw e;
     return undefined;
   });
-  return { name, activeSlot, unit, slots, journal: await journalTail(unitName, 10) };
+  const live = slots.find((s) => s.active)?.info;
+  const runtime = live === undefined ? undefined : { name: live.runtimeName, from: live.runtimeFrom ?? 'default', notes: live.runtimeNotes ?? [] };
+  return { name, activeSlot, unit, slots, runtime, journal: await journalTail(unitName, 10) };
 }

@@ -18,6 +18,7 @@ import type { IntentLog } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
 import type { Rendered } from '../render/container.ts';
 import { planHostFiles } from '../render/hostfs-plan.ts';
+import { containerCommand } from '../runtime/exec.ts';
 import { journalTail } from '../systemd/journal.ts';
 import type { SystemdManager } from '../systemd/manager.ts';
 import type { OpContext } from './context.ts';
@@ -130,7 +131,8 @@ async function prove(ctx: OpContext, systemd: SystemdManager, info: DeploymentIn
   if (health && health.length > 0) {
     ctx.report.step(`Checking health: ${health.join(' ')}`);
     try {
-      await run(info.runtime, ['exec', info.name, ...health], { timeout: 30_000 });
+      const cmd = await containerCommand(info.runtime, info.name, health);
+      await run(cmd.argv[0]!, cmd.argv.slice(1), { timeout: 30_000, ...(cmd.env === undefined ? {} : { env: cmd.env }) });
     } catch (e) {
       const out = `${(e as { stderr?: string }).stderr ?? ''}${(e as { stdout?: string }).stdout ?? ''}`.trim().split('\n').slice(-5);
       throw new BerthError('UPDATE_FAILED', `${unit}: the health command failed (${health.join(' ')})`, {

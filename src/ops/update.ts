@@ -37,6 +37,8 @@ export interface UpdateOptions {
   ready?: Readiness | null;
   /** How long the new version must stay active (default 5 s). */
   settleMs?: number;
+  /** Switch the runtime (runc, crun, a path, systemd): a new slot like any update. */
+  runtime?: string;
 }
 
 export interface UpdateResult {
@@ -86,15 +88,18 @@ export async function prepareUpdate(ctx: OpContext, store: Store, name: string, 
     formatReference(reference) === info.image &&
     JSON.stringify(sorted(set)) === JSON.stringify(sorted(info.set)) &&
     JSON.stringify(healthCmd ?? null) === JSON.stringify(info.healthCmd ?? null) &&
-    JSON.stringify(ready ?? null) === JSON.stringify(info.ready ?? null);
+    JSON.stringify(ready ?? null) === JSON.stringify(info.ready ?? null) &&
+    (options.runtime === undefined || options.runtime === info.runtimeName);
+  const runtimeName = options.runtime ?? info.runtimeName;
   const spec: DeploySpec = {
     name,
     ref: reference,
     image,
     set,
     ordering: info.ordering,
-    runtimeName: info.runtimeName,
-    runtime: await findRuntime(info.runtimeName),
+    runtimeName,
+    runtime: await findRuntime(runtimeName),
+    ...(options.runtime !== undefined ? { runtimeFrom: 'option' as const } : info.runtimeFrom ? { runtimeFrom: info.runtimeFrom } : {}),
     ...(healthCmd ? { healthCmd } : {}),
     ...(ready ? { ready } : {}),
     ...(info.autoUpdate ? { autoUpdate: true } : {}),
@@ -120,7 +125,7 @@ async function updateLocked(ctx: OpContext, name: string, options: UpdateOptions
   crashPoint('deploy.intent-written');
   let staged;
   try {
-    staged = await stage(ctx, store, spec, undo);
+    staged = await stage(ctx, store, spec, undo, next);
     await commit(paths, staged, next, undo, journal);
   } catch (e) {
     await undo.run(report);

@@ -12,19 +12,23 @@
  *   r.tmpfiles to /etc/tmpfiles.d/NAME.conf (then systemd-tmpfiles --create it),
  *   applyHostFiles(r.hostfs) and keep its result in info.json with r.values.
  */
+import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.ts';
+import { ifExists } from '../fsutil.ts';
 import type { ImageConfig } from '../image/manifest.ts';
 import type { ImageExports } from './exports.ts';
 import { planHostFiles, type PlannedHostFile } from './hostfs-plan.ts';
-import { addNotifySocket, bindMountSources, fitSpecToHost, renderConfig, type HostFacts } from './oci-config.ts';
+import { addNotifySocket, bindMountSources, fitSpecToHost, renderConfig, type HostFacts, type RuntimeSpec } from './oci-config.ts';
 import { ORDERING_FLAGS, type Ordering } from './ordering.ts';
 import { readinessFromLabels, type Readiness } from '../runtime/readiness.ts';
 import { renderUnit } from './service.ts';
 import { templateVariables } from './template.ts';
 import { pathsCreatedBy, renderTmpfiles, tmpfilesForMissing } from './tmpfiles.ts';
 import { runModeOf } from './unit-runtime.ts';
+import { isSystemdBackend } from '../runtime/runtime.ts';
+import { nativeExecStart, parseHostIds, translateSpec, type HostIds, type NativeTranslation } from './native-keys.ts';
 import { ALL_CAPABILITIES, OVERRIDABLE_VARIABLES, resolveValues } from './values.ts';
 
 export interface RenderInput {
@@ -38,9 +42,15 @@ export interface RenderInput {
   exports: ImageExports;
   /** --set values (parseSetOptions). */
   set: Readonly<Record<string, string>>;
-  /** Resolved path of the OCI runtime. */
+  /** Resolved path of the OCI runtime, or `systemd` for the systemd backend (render/native-keys.ts). */
   runtime: string;
   ordering: Ordering;
+  /**
+   * The slot's own directory, without symlinks: the systemd backend's
+   * RootDirectory= is its rootfs (systemd 252 fails to set up a root reached
+   * through a symlink such as DESTDIR). Default: destDir.
+   */
+  slotDir?: string;
   /** A readiness probe asked for by the user (--ready-*, a plan); else the image's berth.ready.* labels decide. */
   readiness?: Readiness | undefined;
   /** How units run berth (self.ts); for tests. */
@@ -68,6 +78,8 @@ export interface Rendered {
   hostfs: PlannedHostFile[];
   /** The readiness probe in the unit, if any. */
   readiness?: Readiness | undefined;
+  /** With the systemd backend: how config.json became unit settings, and what differs from runc. */
+  native?: NativeTranslation | undefined;
   warnings: string[];
 }
 
@@ -134,8 +146,16 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
     else if (isVolatile(source)) volatile.push(source);
   }
   const generated = tmpfilesForMissing(missing, volatile);
+  const nativeBackend = isSystemdBackend(input.runtime);
   // After the sources are looked at: systemd's socket is systemd's to create.
-  if (runMode === 'notify') addNotifySocket(config.spec);
+  if (runMode === 'notify' && !nativeBackend) addNotifySocket(config.spec);
+  // The systemd backend: refused here, before anything is installed, when config.json says what units cannot.
+  let native: NativeTranslation | undefined;
+  if (nativeBackend && hasUnit) {
+    native = translateSpec(config.spec, { rootDirectory: `${input.slotDir ?? input.destDir}/rootfs`, hostIds: await hostIds(config.spec, input.hostRoot ?? '/') }, config.source === 'default' ? 'built-in config.json' : `/exports/${config.source}`);
+    values['EXEC_START'] = nativeExecStart(native.execStart);
+    warnings.push(...runtimeVariableWarnings(input, host.plan));
+  }
   const tmpfiles = template !== undefined && generated !== undefined ? `${template.replace(/\n*$/, '\n')}${generated}` : (generated ?? (template?.trim() === '' ? undefined : template));
 
   let unit: string | undefined;
@@ -149,6 +169,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
       ordering: input.ordering,
       runMode,
       readiness,
+      native,
       ...(input.berth === undefined ? {} : { berth: input.berth }),
       ...(exports.serviceTemplate === undefined ? {} : { template: exports.serviceTemplate }),
     });
@@ -157,7 +178,7 @@ export async function renderContainer(input: RenderInput): Promise<Rendered> {
   }
 
   warnings.push(...unusedSetWarnings(input, host.plan));
-  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, readiness, warnings };
+  return { values, configJson: `${JSON.stringify(config.spec, null, 2)}\n`, unit, tmpfiles, hostfs: host.plan, readiness, native, warnings };
 }
 
 async function existsOnHost(root: string, p: string): Promise<boolean> {
@@ -185,6 +206,37 @@ function unusedSetWarnings(input: RenderInput, plan: readonly PlannedHostFile[])
   return Object.keys(input.set)
     .filter((k) => !used.has(k) && !declared.has(k))
     .map((k) => `--set ${k}: the image's templates do not use ${k}`);
+}
+
+/**
+ * Which of the spec's user and group IDs the host knows: getent(1) on this
+ * host (every NSS source, as systemd looks them up), or the passwd and group
+ * files of a test's host root.
+ */
+async function hostIds(spec: RuntimeSpec, root: string): Promise<HostIds> {
+  const user = typeof spec.process.user === 'object' && spec.process.user !== null ? spec.process.user : { uid: 0, gid: 0 };
+  const uids = [user.uid].filter((n) => typeof n === 'number');
+  const gids = [user.gid, ...(Array.isArray(user.additionalGids) ? user.additionalGids : [])].filter((n) => typeof n === 'number');
+  if (root !== '/') {
+    const read = (f: string) => ifExists(readFile(path.join(root, 'etc', f), 'utf8'));
+    return parseHostIds((await read('passwd')) ?? '', (await read('group')) ?? '');
+  }
+  const known = async (db: string, id: number) => (await getent(db, id)) ? [id] : [];
+  return { uids: new Set((await Promise.all(uids.map((id) => known('passwd', id)))).flat()), gids: new Set((await Promise.all(gids.map((id) => known('group', id)))).flat()) };
+}
+
+function getent(db: string, id: number): Promise<boolean> {
+  return new Promise((resolve) => execFile('getent', [db, String(id)], { timeout: 10_000 }, (e) => resolve(e === null)));
+}
+
+/** Templates that run $RUNTIME themselves (an `exec` wrapper among the host files) have no OCI runtime with the systemd backend. */
+function runtimeVariableWarnings(input: RenderInput, plan: readonly PlannedHostFile[]): string[] {
+  const { exports } = input;
+  const sources: [string, string][] = [
+    ['service.template', exports.serviceTemplate ?? ''],
+    ...exports.hostfs.flatMap((e): [string, string][] => (e.type === 'file' && plan.some((p) => p.type === 'file' && p.templated && p.source === e.path) ? [[`hostfs/${e.path}`, e.content.toString('utf8')]] : [])),
+  ];
+  return sources.filter(([, text]) => templateVariables(text).includes('RUNTIME')).map(([file]) => `${file} uses $RUNTIME: with --runtime systemd there is no OCI runtime (RUNTIME is /bin/false)`);
 }
 
 /** Paths on tmpfs that a reboot empties (below /run; /run itself is always there). */

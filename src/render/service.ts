@@ -10,6 +10,7 @@ import type { RunMode } from '../runtime/runtime.ts';
 import { berthCommand } from '../self.ts';
 import { applyOrdering, type Ordering } from './ordering.ts';
 import type { Readiness } from '../runtime/readiness.ts';
+import type { NativeTranslation } from './native-keys.ts';
 import { readBuiltinTemplate } from './templates.ts';
 import { substitute, substituteLines } from './template.ts';
 import { checkUnitKeys } from './unit-check.ts';
@@ -41,6 +42,8 @@ export interface UnitInput {
   readiness?: Readiness | undefined;
   /** How the unit runs berth (default: this berth, self.ts). */
   berth?: readonly string[];
+  /** The systemd backend's translation of config.json (native-keys.ts); undefined with an OCI runtime. */
+  native?: NativeTranslation | undefined;
 }
 
 export interface RenderedUnit {
@@ -57,7 +60,7 @@ export async function renderUnit(input: UnitInput): Promise<RenderedUnit> {
   const what = `unit rendered from ${file}`;
   const unit = UnitFile.parse(text, what);
   checkUnitKeys(unit, what);
-  const warnings = adaptToRuntime(unit, input.values, what, { mode: input.runMode ?? 'detach', readiness: input.readiness, berth: input.berth ?? berthCommand() });
+  const warnings = adaptToRuntime(unit, input.values, what, { mode: input.runMode ?? 'detach', readiness: input.readiness, berth: input.berth ?? berthCommand(), native: input.native });
   const name = input.values['NAME'];
   if (name === undefined) throw new BerthError('INTERNAL', 'renderUnit: NAME has no value');
   applyOrdering(unit, input.ordering ?? {}, `${name}.service`);

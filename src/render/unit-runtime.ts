@@ -37,7 +37,8 @@
  */
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import type { RunMode } from '../runtime/runtime.ts';
+import { SYSTEMD_BACKEND, SYSTEMD_NOTIFY_SOCKET, type RunMode } from '../runtime/runtime.ts';
+import type { NativeTranslation } from './native-keys.ts';
 import { describeReadiness, readyCheckArgs, type Readiness } from '../runtime/readiness.ts';
 import { execLine, UnitFile } from './unit-file.ts';
 
@@ -107,9 +108,41 @@ export interface RuntimeAdaptation {
   readiness?: Readiness | undefined;
   /** How the unit runs berth (self.ts), for the readiness probe. */
   berth: readonly string[];
+  /** The systemd backend: config.json as unit settings (native-keys.ts); the unit runs the image's command itself. */
+  native?: NativeTranslation | undefined;
 }
 
+/**
+ * Type= for the systemd backend: the image's process is the main process.
+ * No Type= / simple / idle / forking become exec (the start fails when the
+ * command cannot be executed, as runc's detach made it fail); an image's
+ * process does not fork, it was written for a runtime that waits for it.
+ */
+const NATIVE_TYPE: Readonly<Record<string, string>> = {
+  simple: 'exec',
+  exec: 'exec',
+  idle: 'exec',
+  forking: 'exec',
+  notify: 'notify',
+  'notify-reload': 'notify-reload',
+  oneshot: 'oneshot',
+  dbus: 'dbus',
+};
+
+/** Exec*= lines a template may add around the container: with the systemd backend they still run on the host. */
+const HOST_EXEC_KEYS = ['ExecCondition', 'ExecStartPre', 'ExecStartPost', 'ExecReload', 'ExecStop', 'ExecStopPost'] as const;
+
+/**
+ * How the systemd backend runs a command on the host: "+" (no User=,
+ * capability or sandboxing settings) and, since systemd 252 still puts every
+ * command of the unit into its mount namespace (TemporaryFileSystem=/run,
+ * BindPaths= ... over the host's paths, RootDirectoryStartOnly=yes or not),
+ * nsenter(1) into PID 1's mount namespace: the host's /run, /tmp and /etc.
+ */
+export const HOST_COMMAND_PREFIX = '+nsenter --mount=/proc/1/ns/mnt -- ';
+
 export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, adaptation: RuntimeAdaptation): string[] {
+  if (adaptation.native !== undefined) return adaptNative(unit, values, what, adaptation.native, adaptation);
   const warnings: string[] = [];
   const starts = unit.getAll('Service', 'ExecStart');
   if (starts.length === 0) throw fail(what, 'no ExecStart= in [Service]', 'the unit must run the container: ExecStart=$EXEC_START');
@@ -141,6 +174,69 @@ export function adaptToRuntime(unit: UnitFile, values: Readonly<Record<string, s
   }
   if (adaptation.readiness !== undefined) warnings.push(...addReadinessProbe(unit, values, what, adaptation.readiness, adaptation.berth, type));
   return warnings;
+}
+
+/**
+ * The systemd backend: ExecStart=$EXEC_START is the image's command, run by
+ * systemd inside RootDirectory= with the translated settings; the
+ * template's other Exec*= lines keep running on the host ("+" prefix),
+ * as they did beside the runtime; $EXEC_STOP/$EXEC_STARTPRE/$EXEC_STOPPOST
+ * have nothing to do and are dropped; WorkingDirectory=$DESTDIR (the
+ * bundle) gives way to process.cwd. A Type=notify daemon gets systemd's
+ * socket at its usual path (systemd 252 does not bind it into a
+ * RootDirectory= by itself).
+ */
+function adaptNative(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, native: NativeTranslation, adaptation: RuntimeAdaptation): string[] {
+  const warnings: string[] = [];
+  const hint = 'use --runtime runc (or crun) for this image';
+  const starts = unit.getAll('Service', 'ExecStart');
+  if (starts.length === 0) throw fail(what, 'no ExecStart= in [Service]', 'the unit must run the container: ExecStart=$EXEC_START');
+  if (starts.length !== 1 || splitExecPrefix(starts[0]!).command !== values['EXEC_START']) {
+    throw fail(what, 'ExecStart= is not $EXEC_START alone: with --runtime systemd, systemd runs the image\'s command itself and a unit that runs a runtime of its own cannot work', hint);
+  }
+  const type = unit.get('Service', 'Type') ?? 'simple';
+  const nativeType = NATIVE_TYPE[type];
+  if (nativeType === undefined) throw fail(what, `Type=${type} cannot run $EXEC_START`, 'use Type=notify for a daemon that notifies systemd, Type=oneshot for a task, or no Type=');
+  if (type === 'forking') warnings.push(`${what}: Type=forking replaced by Type=exec: with --runtime systemd the image's process is the main process`);
+  unit.set('Service', 'Type', nativeType);
+  if (unit.get('Service', 'KillMode') === 'none') throw fail(what, 'KillMode=none would leave the container running when the service stops', 'remove KillMode=');
+  unit.dropEntries('Service', 'PIDFile', () => true, 'PIDFile= dropped by berth: with --runtime systemd the image\'s process is the main process');
+  const noop = (key: string) => (v: string) => splitExecPrefix(v).command === values[key];
+  unit.dropEntries('Service', 'ExecStop', noop('EXEC_STOP'), 'ExecStop=$EXEC_STOP dropped by berth: systemd stops the service itself');
+  unit.dropEntries('Service', 'ExecStartPre', noop('EXEC_STARTPRE'), 'ExecStartPre=$EXEC_STARTPRE dropped by berth: no runtime state to clean up with --runtime systemd');
+  unit.dropEntries('Service', 'ExecStopPost', noop('EXEC_STOPPOST'), 'ExecStopPost=$EXEC_STOPPOST dropped by berth: no runtime state to clean up with --runtime systemd');
+  for (const key of HOST_EXEC_KEYS) hostExecLines(unit, key, what);
+  unit.dropEntries('Service', 'WorkingDirectory', () => true, 'WorkingDirectory= dropped by berth: with --runtime systemd it is config.json\'s process.cwd inside RootDirectory=');
+  if (nativeType === 'notify' || nativeType === 'notify-reload') {
+    const access = unit.get('Service', 'NotifyAccess');
+    if (access !== 'all') unit.set('Service', 'NotifyAccess', 'all');
+  }
+  unit.add('Service', 'X-BerthRuntime', SYSTEMD_BACKEND);
+  // RootDirectory= for ExecStart= only: the other commands ("+", above) run on the host's root.
+  unit.set('Service', 'RootDirectoryStartOnly', 'yes');
+  for (const [key, value] of native.entries) {
+    // "-": the host commands' chdir into RootDirectory=+cwd happens inside the unit's mount
+    // namespace, where a TemporaryFileSystem= may hide it; systemd then falls back to /.
+    unit.add('Service', key, key === 'WorkingDirectory' ? `-${value}` : value);
+  }
+  if (nativeType === 'notify' || nativeType === 'notify-reload') {
+    // After the translated mounts: a tmpfs /run would hide it otherwise (systemd mounts by path depth).
+    unit.add('Service', 'BindPaths', `${SYSTEMD_NOTIFY_SOCKET}:${SYSTEMD_NOTIFY_SOCKET}:norbind`);
+  }
+  if (adaptation.readiness !== undefined) warnings.push(...addReadinessProbe(unit, values, what, adaptation.readiness, adaptation.berth, nativeType, HOST_COMMAND_PREFIX));
+  return warnings;
+}
+
+/** The template's own Exec lines of `key` run on the host, outside RootDirectory= and the unit's mounts (HOST_COMMAND_PREFIX). */
+function hostExecLines(unit: UnitFile, key: string, what: string): void {
+  const section = unit.section('Service');
+  if (!section) return;
+  for (const line of section.lines) {
+    if (line.kind !== 'entry' || line.key !== key || line.value === '') continue;
+    const { prefix, command } = splitExecPrefix(line.value);
+    if (prefix.includes('@')) throw fail(what, `${key}=${line.value}: "@" (argv[0]) cannot be kept for a command berth runs on the host with --runtime systemd`, 'drop the "@" prefix, or use --runtime runc');
+    line.value = `${prefix.replace(/[+!]/g, '')}${HOST_COMMAND_PREFIX}${command}`;
+  }
 }
 
 function adaptDetached(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, warnings: string[]): void {
@@ -191,12 +287,14 @@ function checkOwnRuntimeCommand(unit: UnitFile, values: Readonly<Record<string, 
   return warnings;
 }
 
-function addReadinessProbe(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, readiness: Readiness, berth: readonly string[], type: string): string[] {
+function addReadinessProbe(unit: UnitFile, values: Readonly<Record<string, string>>, what: string, readiness: Readiness, berth: readonly string[], type: string, prefix = ''): string[] {
   if (type === 'oneshot') {
     throw fail(what, 'a readiness probe on a Type=oneshot unit', 'a oneshot unit is started when its container has exited: there is nothing left to probe; drop the probe');
   }
   const warnings: string[] = [];
-  unit.insertFirst('Service', 'ExecStartPost', execLine([...berth, ...readyCheckArgs(readiness, values['RUNTIME']!, values['NAME']!)]));
+  // The systemd backend has no OCI runtime: its cmd probe enters the service's namespaces (runtime/probe.ts).
+  const runtime = prefix === '' ? values['RUNTIME']! : SYSTEMD_BACKEND;
+  unit.insertFirst('Service', 'ExecStartPost', `${prefix}${execLine([...berth, ...readyCheckArgs(readiness, runtime, values['NAME']!)])}`);
   // The probe runs within the start job: its time must fit TimeoutStartSec=.
   const given = unit.get('Service', 'TimeoutStartSec') ?? unit.get('Service', 'TimeoutSec');
   const needed = readiness.timeoutSec + 30;

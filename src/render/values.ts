@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { runtimeCommands, type RunMode } from '../runtime/runtime.ts';
+import { isSystemdBackend, NATIVE_NOOP, NO_OCI_RUNTIME, runtimeCommands, type RunMode } from '../runtime/runtime.ts';
 import { BERTH_ENTRY } from '../self.ts';
 import { execLine } from './unit-file.ts';
 
@@ -152,7 +152,7 @@ export function resolveValues(input: ValuesInput): ResolvedValues {
     CONF_DIRECTORY: '/etc',
     UUID: input.uuid ?? randomUUID(),
     ALL_PROCESS_CAPABILITIES: ALL_CAPABILITIES.map((c) => `"${c}"`).join(', '),
-    RUNTIME: input.runtime,
+    RUNTIME: isSystemdBackend(input.runtime) ? NO_OCI_RUNTIME : input.runtime,
     // atomic's ATOMIC was the path of atomic itself; berth's is berth's.
     ATOMIC: BERTH_ENTRY,
   };
@@ -162,16 +162,18 @@ export function resolveValues(input: ValuesInput): ResolvedValues {
   for (const key of PATH_VARIABLES) checkAbsolute(key, values[key]!, pick(key)?.from ?? 'berth default');
 
   const runtime = values['RUNTIME']!;
-  if (runtime !== input.runtime) warnings.push(`RUNTIME is ${runtime} (from ${pick('RUNTIME')?.from}), not the runtime berth found (${input.runtime})`);
+  const native = isSystemdBackend(input.runtime);
+  if (!native && runtime !== input.runtime) warnings.push(`RUNTIME is ${runtime} (from ${pick('RUNTIME')?.from}), not the runtime berth found (${input.runtime})`);
   const commands = runtimeCommands(runtime, input.name, input.destDir, values['PIDFILE']!, input.runMode);
   Object.assign(values, {
     DESTDIR: input.destDir,
     NAME: input.name,
-    EXEC_START: execLine(commands.run),
+    // The systemd backend's EXEC_START is the image's command: renderContainer sets it from config.json.
+    EXEC_START: native ? NATIVE_NOOP : execLine(commands.run),
     // Kept for templates that name it; renderUnit drops an ExecStop= of exactly this value (see unit-runtime.ts).
-    EXEC_STOP: execLine(commands.kill),
-    EXEC_STARTPRE: execLine(commands.delete),
-    EXEC_STOPPOST: execLine(commands.delete),
+    EXEC_STOP: native ? NATIVE_NOOP : execLine(commands.kill),
+    EXEC_STARTPRE: native ? NATIVE_NOOP : execLine(commands.delete),
+    EXEC_STOPPOST: native ? NATIVE_NOOP : execLine(commands.delete),
     HOST_UID: String(input.uid ?? process.getuid?.() ?? 0),
     HOST_GID: String(input.gid ?? process.getgid?.() ?? 0),
     IMAGE_NAME: input.imageName,

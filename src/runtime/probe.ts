@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { BerthError } from '../errors.ts';
+import { containerCommand } from './exec.ts';
 import { splitHostPort, type Readiness } from './readiness.ts';
 
 const ATTEMPT_MS = 5_000;
@@ -48,11 +49,15 @@ function attempt(t: ProbeTarget, deadline: number): Promise<void> {
     });
   }
   if (t.runtime === undefined || t.container === undefined) throw new BerthError('USAGE', 'a cmd probe needs --runtime and --container', { hint: 'berth writes these into the unit itself' });
+  return containerCommand(t.runtime, t.container, ['/bin/sh', '-c', target]).then((cmd) => runProbe(cmd.argv, cmd.env, target, budget, t.runtime!));
+}
+
+function runProbe(argv: readonly string[], env: Record<string, string> | undefined, target: string, budget: number, runtime: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(t.runtime!, ['exec', t.container!, '/bin/sh', '-c', target], { stdio: ['ignore', 'ignore', 'pipe'], timeout: budget, killSignal: 'SIGKILL' });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], timeout: budget, killSignal: 'SIGKILL', ...(env === undefined ? {} : { env }) });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-500)));
-    child.once('error', (e) => reject(new Error(`${t.runtime}: ${e.message}`)));
+    child.once('error', (e) => reject(new Error(`${runtime}: ${e.message}`)));
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
       else reject(new Error(`${JSON.stringify(target)} ${signal ? `killed by ${signal}` : `exited ${code}`}${stderr.trim() ? `: ${stderr.trim().split('\n').pop()}` : ''}`));

@@ -9,8 +9,47 @@ import { BerthError } from '../errors.ts';
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** Resolve `runc`, `crun` or an absolute path to an executable. */
+/**
+ * The systemd backend: no OCI runtime at all; systemd runs the image's
+ * process itself with RootDirectory= (render/native-keys.ts). Its "resolved
+ * path" is this name.
+ */
+export const SYSTEMD_BACKEND = 'systemd';
+
+export function isSystemdBackend(runtime: string): boolean {
+  return runtime === SYSTEMD_BACKEND;
+}
+
+/** What RUNTIME holds for the systemd backend: templates that run $RUNTIME themselves fail plainly. */
+export const NO_OCI_RUNTIME = '/bin/false';
+
+/** The runtimes an image may ask for with its label berth.runtime (never a path: the host picks programs). */
+export const RUNTIME_LABEL = 'berth.runtime';
+export const LABEL_RUNTIMES: readonly string[] = ['runc', 'crun', SYSTEMD_BACKEND];
+
+export interface RuntimeChoice {
+  name: string;
+  from: 'option' | 'label' | 'default';
+}
+
+/**
+ * The runtime of a new deployment: the option (--runtime, a plan's
+ * runtime:) wins, then the image's berth.runtime label (runc, crun or
+ * systemd only: an image does not name programs on the host), then runc.
+ */
+export function chooseRuntime(option: string | undefined, labels: Readonly<Record<string, string>> | undefined): RuntimeChoice {
+  if (option !== undefined) return { name: option, from: 'option' };
+  const label = labels !== undefined && Object.hasOwn(labels, RUNTIME_LABEL) ? labels[RUNTIME_LABEL] : undefined;
+  if (label === undefined) return { name: 'runc', from: 'default' };
+  if (!LABEL_RUNTIMES.includes(label)) {
+    throw new BerthError('USAGE', `the image's label ${RUNTIME_LABEL}=${JSON.stringify(label.slice(0, 80))} names no runtime berth knows`, { hint: `a label may ask for ${LABEL_RUNTIMES.join(', ')}; give --runtime to choose yourself` });
+  }
+  return { name: label, from: 'label' };
+}
+
+/** Resolve `runc`, `crun` or an absolute path to an executable; `systemd` is the systemd backend. */
 export async function findRuntime(name = 'runc'): Promise<string> {
+  if (isSystemdBackend(name)) return SYSTEMD_BACKEND;
   const candidates = name.includes('/') ? [path.resolve(name)] : SEARCH_PATH.map((d) => path.join(d, name));
   for (const candidate of candidates) {
     try {
@@ -43,6 +82,14 @@ export async function findRuntime(name = 'runc'): Promise<string> {
  *    container exits 0) and Type=dbus (ready when it takes its bus name).
  */
 export type RunMode = 'detach' | 'notify' | 'foreground';
+
+/**
+ * How $EXEC_START and friends read for the systemd backend: the image's own
+ * command (set once config.json is rendered), and nothing to clean up
+ * before or after (systemd keeps no container state), so EXEC_STOP,
+ * EXEC_STARTPRE and EXEC_STOPPOST are a no-op that the unit adaptation drops.
+ */
+export const NATIVE_NOOP = '/bin/true';
 
 /** systemd's notification socket (the system manager's, always here), and where a container sees it. */
 export const SYSTEMD_NOTIFY_SOCKET = '/run/systemd/notify';

@@ -51,7 +51,7 @@ describe('plan parsing', () => {
     assert.equal(etcd.healthCmd, 'etcdctl endpoint health');
     const docker = p.entries.find((e) => e.name === 'docker')!;
     assert.equal(docker.start, true);
-    assert.equal(docker.runtime, 'runc');
+    assert.equal(docker.runtime, undefined, 'no runtime given: the image\'s label berth.runtime, else runc, decides at install');
     assert.deepEqual(docker.ordering.requires, ['flannel.service']);
     assert.deepEqual(p.entries.find((e) => e.name === 'flannel')!.ordering.requiredBy, ['docker.service']);
   });
