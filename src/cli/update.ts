@@ -7,7 +7,7 @@ interface UpdateArgs extends GlobalArgs, ImageSourceArgs {
   auto: boolean;
   set: string[];
   rebase: string | undefined;
-  'no-pull': boolean;
+  pull: boolean;
   'health-cmd': string | undefined;
   'ready-cmd': string | undefined;
   'ready-http': string | undefined;
@@ -30,7 +30,7 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       .option('auto', { type: 'boolean', default: false, describe: 'with --all: only containers installed with --auto-update' })
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'new template value KEY=VALUE (added to the recorded ones)' })
       .option('rebase', { type: 'string', describe: 'switch to another image reference' })
-      .option('no-pull', { type: 'boolean', default: false, describe: 'use only what the store holds' })
+      .option('pull', { type: 'boolean', default: true, describe: 'ask the registry for a newer image; --no-pull uses only what the store holds' })
       .option('health-cmd', { type: 'string', describe: 'command run in the container (sh -c) that must succeed' })
       .option('ready-cmd', { type: 'string', describe: 'new readiness probe: a command run in the container (sh -c)' })
       .option('ready-http', { type: 'string', describe: 'new readiness probe: a URL that must answer 2xx/3xx' })
@@ -57,7 +57,7 @@ export const updateCommand: CommandModule<GlobalArgs, UpdateArgs> = {
       const options = {
         set: parseSetOptions(args.set),
         ...(args.rebase === undefined ? {} : { rebase: args.rebase }),
-        noPull: args['no-pull'],
+        noPull: !args.pull,
         pull: await pullOptions(args, ctx.report.warn),
         ...(args['health-cmd'] === undefined ? {} : { healthCmd: ['/bin/sh', '-c', args['health-cmd']] }),
         ...(ready !== undefined ? { ready } : !args.ready ? { ready: null } : {}),

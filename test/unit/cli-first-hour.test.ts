@@ -222,15 +222,18 @@ fs.writeFileSync(${JSON.stringify(tmp)}, 'half'); removeOnInterrupt(${JSON.strin
     const fake = path.join(work, 'fake-root');
     await fs.mkdir(path.join(fake, 'containers', 'etcd.0'), { recursive: true });
     await fs.symlink('etcd.0', path.join(fake, 'containers', 'etcd'));
-    const [after, logs, updateAll] = await Promise.all([
+    const [after, logs, updateAll, noPull] = await Promise.all([
       exec(['--root', fake, 'install', '--dry-run', '--after', 'etdc', '--policy', policy, ref]),
       berth('logs', 'nosuch'),
       berth('update', '--all'),
+      berth('update', '--no-pull', 'nosuch'),
     ]);
     failsWith(after, 2, 'berth: error: --after etdc: no berth container or unit etdc.service (did you mean etcd? Or write etdc.service for a unit not installed yet)');
     failsWith(logs, 3, 'berth: error: container nosuch is not installed (berth list shows what is installed)');
     assert.equal(updateAll.code, 0, updateAll.stderr);
     assert.equal(updateAll.stdout, 'nothing to update: no container is installed\n');
+    // --no-pull is yargs' negation of --pull (it once failed as "Unknown argument: pull")
+    failsWith(noPull, 3, 'berth: error: container nosuch is not installed (berth list shows what is installed; berth install adds it)');
   });
 
   it('7: shell completion offers values and container names, and no space after a directory', async () => {
