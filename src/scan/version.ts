@@ -82,7 +82,8 @@ export function compareDebian(a: string, b: string): number {
 // (value first) while the token types agree. When one runs out or the types
 // differ, the one that continues is higher, unless what continues is a
 // pre-release suffix (_alpha, _beta, _pre, _rc). A component after "." that
-// starts with zeros counts the zeros as a negative value (so 1.01 < 1.1).
+// starts with zeros counts its extra zeros negatively (so 1.001 < 1.01 <
+// 1.1). This is apk-tools 2.x (2.14, what Alpine releases ship).
 
 const enum Tok {
   Invalid = -1,
@@ -150,7 +151,8 @@ class ApkReader {
     switch (this.type) {
       case Tok.DigitOrZero:
         if (s[i] === '0') {
-          while (s[i] === '0') i++;
+          // Zeros after the first one count negatively; the last zero is then read as a number (0).
+          while (s[i + 1] === '0') i++;
           v = -BigInt(i - this.pos);
           next = Tok.Digit;
           break;
@@ -161,6 +163,11 @@ class ApkReader {
       case Tok.RevisionNo: {
         const start = i;
         while (isDigit(s[i])) i++;
+        // apk refuses numbers of 18 digits or more (they would overflow its int64).
+        if (i - start >= 18) {
+          this.type = Tok.Invalid;
+          return -1n;
+        }
         v = i > start ? BigInt(s.slice(start, i)) : 0n;
         break;
       }
