@@ -6,7 +6,6 @@
  * not systemd, so berth runs on this host with a --root of the test's own.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,26 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { buildImage, pushImage, type BuiltImage } from '../fixtures/oci-image.ts';
 import { alpineTestImage, debianTestImage, OSV_FIXTURE_DIR } from '../fixtures/scan-images.ts';
 import { TestRegistry } from '../harness/registry.ts';
+import { runCommand } from '../harness/util.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runCommand(cmd: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
 
 interface Report {
   target: string;
