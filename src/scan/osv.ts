@@ -22,9 +22,10 @@
  * Severity (the highest of what the advisory says wins, so that no source
  * can lower another): affected[].ecosystem_specific.severity or .urgency
  * (Debian's urgency), affected[].database_specific.severity,
- * database_specific.severity (GHSA-style), the CVSS v3 base rating of
- * each severity[] entry of type CVSS_V3, and the word of a severity[] entry
- * of type Ubuntu (other types, e.g. CVSS_V4, are not scored). An advisory that gives none is "unknown".
+ * database_specific.severity (GHSA-style), and of each severity[] entry
+ * (top level and per affected entry) the CVSS v3 base rating (type
+ * CVSS_V3) or the word (type Ubuntu); other types (CVSS_V4, CVSS_V2) are
+ * not scored. An advisory that gives none is "unknown".
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -145,6 +146,24 @@ function specificSeverities(o: JsonObject | undefined, what: string): Severity[]
   return out;
 }
 
+/** A severity[] list (top level, or per affected entry since OSV 1.5): CVSS_V3 vectors scored, Ubuntu's words read, other types not scored. */
+function scoredSeverities(v: JsonValue | undefined, what: string): Severity[] {
+  const out: Severity[] = [];
+  for (const [i, s] of arr(v, what).entries()) {
+    const o = obj(s, `${what}[${i}]`)!;
+    const type = str(o['type'], `${what}[${i}].type`, 64);
+    const score = str(o['score'], `${what}[${i}].score`, 300);
+    if (type === 'CVSS_V3') {
+      const base = cvss3BaseScore(score);
+      if (base === undefined) throw new Invalid(`${what}[${i}].score is not a CVSS v3 vector`);
+      out.push(ratingOf(base));
+    } else if (type === 'Ubuntu') {
+      out.push(severityWord(score, `${what}[${i}].score`)!);
+    }
+  }
+  return out;
+}
+
 /** One advisory document; undefined when withdrawn. Throws Invalid saying what is wrong. */
 export function parseAdvisory(doc: JsonValue, file: string): OsvAdvisory | undefined {
   if (!isJsonObject(doc)) throw new Invalid('not a JSON object');
@@ -156,19 +175,10 @@ export function parseAdvisory(doc: JsonValue, file: string): OsvAdvisory | undef
   }
   const aliases = arr(doc['aliases'], 'aliases').map((a, i) => str(a, `aliases[${i}]`, 200));
   const summary = optStr(doc['summary'], 'summary', 64 * 1024) ?? optStr(doc['details'], 'details', 1024 * 1024)?.split('\n')[0];
-  const severities = specificSeverities(obj(doc['database_specific'], 'database_specific'), 'database_specific');
-  for (const [i, s] of arr(doc['severity'], 'severity').entries()) {
-    const o = obj(s, `severity[${i}]`)!;
-    const type = str(o['type'], `severity[${i}].type`, 64);
-    const score = str(o['score'], `severity[${i}].score`, 300);
-    if (type === 'CVSS_V3') {
-      const base = cvss3BaseScore(score);
-      if (base === undefined) throw new Invalid(`severity[${i}].score is not a CVSS v3 vector`);
-      severities.push(ratingOf(base));
-    } else if (type === 'Ubuntu') {
-      severities.push(severityWord(score, `severity[${i}].score`)!);
-    }
-  }
+  const severities = [
+    ...specificSeverities(obj(doc['database_specific'], 'database_specific'), 'database_specific'),
+    ...scoredSeverities(doc['severity'], 'severity'),
+  ];
   const affected: OsvAffected[] = [];
   for (const [i, a] of arr(doc['affected'], 'affected').entries()) {
     const where = `affected[${i}]`;
@@ -195,6 +205,7 @@ export function parseAdvisory(doc: JsonValue, file: string): OsvAdvisory | undef
     const sev = [
       ...specificSeverities(obj(o['ecosystem_specific'], `${where}.ecosystem_specific`), `${where}.ecosystem_specific`),
       ...specificSeverities(obj(o['database_specific'], `${where}.database_specific`), `${where}.database_specific`),
+      ...scoredSeverities(o['severity'], `${where}.severity`),
     ];
     affected.push({ ecosystem, name, ranges, versions, severities: sev });
   }
