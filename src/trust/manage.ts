@@ -14,6 +14,7 @@ import { syncDir } from '../durable.ts';
 import { statIfExists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
+import { publicKeysFromPem } from './sigstore/keys.ts';
 import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
 import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
 import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from '../strict-json.ts';
@@ -132,20 +133,14 @@ async function pemPublicKeyFiles(files: readonly string[], what: string): Promis
     } catch (e) {
       throw new BerthError('USAGE', `cannot read the ${what} file ${f}: ${(e as Error).message}`);
     }
-    const text = bytes.length > 64 * 1024 ? '' : bytes.toString('latin1');
-    const blocks = text.match(/-----BEGIN [A-Z ]+-----/g) ?? [];
-    let ok = blocks.length === 1 && blocks[0] === '-----BEGIN PUBLIC KEY-----';
-    if (ok) {
-      try {
-        const key = createPublicKey(text);
-        const t = key.asymmetricKeyType;
-        ok = t === 'ed25519' || (t === 'ec' && ['prime256v1', 'secp384r1', 'secp521r1'].includes(key.asymmetricKeyDetails?.namedCurve ?? '')) || (t === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
-      } catch {
-        ok = false;
-      }
+    let ok = bytes.length <= 64 * 1024;
+    try {
+      ok &&= publicKeysFromPem(bytes, f).length === 1;
+    } catch {
+      ok = false;
     }
     if (!ok) {
-      throw new BerthError('KEY_INVALID', `${f} is not a PEM PUBLIC KEY (ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, or Ed25519)`, {
+      throw new BerthError('KEY_INVALID', `${f} is not one PEM PUBLIC KEY (ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, or Ed25519)`, {
         hint: 'use the .pub file of berth trust keygen or cosign generate-key-pair',
       });
     }
