@@ -5,7 +5,7 @@
  * replace files atomically (temporary file, fsync, rename), so a crash leaves
  * either the old policy or the new one, never half of one.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
@@ -15,7 +15,7 @@ import { statIfExists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
 import { publicKeysFromPem } from './sigstore/keys.ts';
-import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
+import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type PemSource, type Requirement } from './policy.ts';
 import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
 import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from '../strict-json.ts';
 
@@ -79,6 +79,21 @@ async function entry(transport: string, scope: string, r: Requirement, lookaside
     } catch (err) {
       e.note = (err as Error).message;
     }
+  }
+  if (r.type === 'sigstoreSigned') {
+    e.identity = describeIdentity(r.signedIdentity);
+    const pem = (src: PemSource): string[] => ('paths' in src ? [...src.paths] : src.datas.map(() => 'keyData'));
+    if (r.keys !== undefined) {
+      e.keys = pem(r.keys);
+      if ('paths' in r.keys) {
+        try {
+          e.fingerprints = (await Promise.all(r.keys.paths.map(async (p) => publicKeysFromPem(await readFile(p), p)))).flat().map((k) => `SHA256:${createHash('sha256').update(k.spki).digest('base64').replace(/=+$/, '')}`);
+        } catch (err) {
+          e.note = (err as Error).message;
+        }
+      }
+    } else if (r.fulcio !== undefined) e.keys = [`fulcio ${r.fulcio.subjectEmail} (${r.fulcio.oidcIssuer})`];
+    else if (r.pki !== undefined) e.keys = [`pki ${[r.pki.subjectEmail, r.pki.subjectHostname].filter((x) => x !== undefined).join(' ')}`];
   }
   if (lookaside !== undefined) e.lookaside = lookaside;
   return e;
