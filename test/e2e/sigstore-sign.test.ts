@@ -20,6 +20,7 @@ import { digestOf } from '../../src/image/digest.ts';
 import { ANNOTATION_SIGNATURE, COSIGN_SIMPLESIGNING_MEDIA_TYPE, cosignSignatureTag } from '../../src/image/sigstore.ts';
 import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import { TestRegistry } from '../harness/registry.ts';
+import { TokenServer } from '../harness/token-server.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const PY = fileURLToPath(new URL('../fixtures/cosign-key.py', import.meta.url));
@@ -214,5 +215,20 @@ describe('berth sign --sigstore-key', () => {
     const refused = await pull('root-stranger');
     assert.equal(refused.code, 8, refused.stderr);
     assert.equal(refused.stderr.split('\n').filter((l) => l.startsWith('berth: error: ')).length, 1, refused.stderr);
+  });
+
+  it('pushes through a Bearer token service with --creds, asking for pull,push', async () => {
+    const ts = await TokenServer.start({ upstream: registry.host, user: 'berth', password: 'secret', tokenTtlMs: 60_000 });
+    try {
+      const before = (await sigManifest('app')).manifest.layers.length;
+      const r = await berth(['sign', '--sigstore-key', keyB, '--tls-verify=false', '--creds', 'berth:secret', '--json', `docker://${ts.host}/app:1`], { COSIGN_PASSWORD: 'password B' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).signatures, before + 1);
+      assert.ok(ts.tokenRequests.some((t) => t.status === 200 && t.scopes.includes('repository:app:pull,push')), JSON.stringify(ts.tokenRequests));
+      const layers = (await sigManifest('app')).manifest.layers;
+      assert.deepEqual(await verifiers('app', layers.at(-1)!, [pubA, pubB]), [pubB]);
+    } finally {
+      await ts.stop();
+    }
   });
 });
