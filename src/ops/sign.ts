@@ -19,7 +19,8 @@ import { readSigningKey, signPayload } from '../trust/sign.ts';
 import { openImageSource } from '../transport/index.ts';
 import { pushCosignSignature } from '../transport/docker/sigstore_push.ts';
 import { decryptPrivateKey, parseEncryptedPrivateKey, publicKeyFingerprint } from '../trust/sigstore/private-key.ts';
-import { buildCosignPayload, isOwnSignature, signCosignPayload } from '../trust/sigstore/signing.ts';
+import { buildCosignPayload } from '../trust/sigstore/payload.ts';
+import { isOwnSignature, signCosignPayload } from '../trust/sigstore/signing.ts';
 import type { OpContext } from './context.ts';
 
 const MAX_KEY_BYTES = 16 * 1024 * 1024;

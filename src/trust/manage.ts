@@ -5,7 +5,7 @@
  * replace files atomically (temporary file, fsync, rename), so a crash leaves
  * either the old policy or the new one, never half of one.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
@@ -14,7 +14,8 @@ import { syncDir } from '../durable.ts';
 import { statIfExists, writeFileAtomic } from '../fsutil.ts';
 import { TRANSPORTS, transportNamed } from '../transport/index.ts';
 import { fingerprintOf, loadKeys, readPublicKeys } from './keys.ts';
-import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type Requirement } from './policy.ts';
+import { publicKeysFromPem } from './sigstore/keys.ts';
+import { DEFAULT_POLICY_PATH, describeIdentity, loadPolicy, parsePolicy, validateScope, type PemSource, type Requirement } from './policy.ts';
 import { DEFAULT_REGISTRIES_DIR, loadRegistriesConfig, type RegistriesConfig } from './registries-d.ts';
 import { isJsonObject, parseStrictJson, type JsonObject, type JsonValue } from '../strict-json.ts';
 
@@ -79,6 +80,21 @@ async function entry(transport: string, scope: string, r: Requirement, lookaside
       e.note = (err as Error).message;
     }
   }
+  if (r.type === 'sigstoreSigned') {
+    e.identity = describeIdentity(r.signedIdentity);
+    const pem = (src: PemSource): string[] => ('paths' in src ? [...src.paths] : src.datas.map(() => 'keyData'));
+    if (r.keys !== undefined) {
+      e.keys = pem(r.keys);
+      if ('paths' in r.keys) {
+        try {
+          e.fingerprints = (await Promise.all(r.keys.paths.map(async (p) => publicKeysFromPem(await readFile(p), p)))).flat().map((k) => `SHA256:${createHash('sha256').update(k.spki).digest('base64').replace(/=+$/, '')}`);
+        } catch (err) {
+          e.note = (err as Error).message;
+        }
+      }
+    } else if (r.fulcio !== undefined) e.keys = [`fulcio ${r.fulcio.subjectEmail} (${r.fulcio.oidcIssuer})`];
+    else if (r.pki !== undefined) e.keys = [`pki ${[r.pki.subjectEmail, r.pki.subjectHostname].filter((x) => x !== undefined).join(' ')}`];
+  }
   if (lookaside !== undefined) e.lookaside = lookaside;
   return e;
 }
@@ -132,20 +148,14 @@ async function pemPublicKeyFiles(files: readonly string[], what: string): Promis
     } catch (e) {
       throw new BerthError('USAGE', `cannot read the ${what} file ${f}: ${(e as Error).message}`);
     }
-    const text = bytes.length > 64 * 1024 ? '' : bytes.toString('latin1');
-    const blocks = text.match(/-----BEGIN [A-Z ]+-----/g) ?? [];
-    let ok = blocks.length === 1 && blocks[0] === '-----BEGIN PUBLIC KEY-----';
-    if (ok) {
-      try {
-        const key = createPublicKey(text);
-        const t = key.asymmetricKeyType;
-        ok = t === 'ed25519' || (t === 'ec' && ['prime256v1', 'secp384r1', 'secp521r1'].includes(key.asymmetricKeyDetails?.namedCurve ?? '')) || (t === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
-      } catch {
-        ok = false;
-      }
+    let ok = bytes.length <= 64 * 1024;
+    try {
+      ok &&= publicKeysFromPem(bytes, f).length === 1;
+    } catch {
+      ok = false;
     }
     if (!ok) {
-      throw new BerthError('KEY_INVALID', `${f} is not a PEM PUBLIC KEY (ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, or Ed25519)`, {
+      throw new BerthError('KEY_INVALID', `${f} is not one PEM PUBLIC KEY (ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, or Ed25519)`, {
         hint: 'use the .pub file of berth trust keygen or cosign generate-key-pair',
       });
     }

@@ -20,6 +20,7 @@ import { digestOf } from '../../src/image/digest.ts';
 import { ANNOTATION_SIGNATURE, COSIGN_SIMPLESIGNING_MEDIA_TYPE, cosignSignatureTag } from '../../src/image/sigstore.ts';
 import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import { TestRegistry } from '../harness/registry.ts';
+import { TokenServer } from '../harness/token-server.ts';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const PY = fileURLToPath(new URL('../fixtures/cosign-key.py', import.meta.url));
@@ -187,5 +188,47 @@ describe('berth sign --sigstore-key', () => {
     assert.equal(after3.layers.length, 3);
     assert.deepEqual(after3.layers.slice(0, 2), manifest.layers, "skopeo's layers are kept as they were");
     assert.deepEqual(await verifiers('copy', after3.layers[2]!, [pubA, pubB]), [pubA]);
+  });
+
+  it('keygen -> trust set sigstoreSigned -> sign -> berth pull is accepted; required by another key it is refused', async () => {
+    const policy = path.join(work, 'policy.json');
+    const regd = path.join(work, 'registries.d-pull');
+    const trustSet = (pub: string) => berth(['trust', '--policy', policy, '--registries.d', regd, 'set', '--type', 'sigstoreSigned', '--pubkeys', pub, `${registry.host}/app`]);
+    const pull = (root: string) => berth(['--root', path.join(work, root), 'pull', '--policy', policy, '--registries.d', regd, '--tls-verify=false', `docker://${image}`]);
+
+    const set = await trustSet(pubA);
+    assert.equal(set.code, 0, set.stderr);
+    const written = [await readFile(policy, 'utf8'), await readFile(path.join(regd, 'berth.yaml'), 'utf8')];
+    assert.deepEqual(JSON.parse(written[0]!).transports.docker[`${registry.host}/app`], [{ type: 'sigstoreSigned', keyPath: pubA }]);
+    assert.match(written[1]!, /use-sigstore-attachments: true/);
+    assert.equal((await trustSet(pubA)).code, 0);
+    assert.deepEqual([await readFile(policy, 'utf8'), await readFile(path.join(regd, 'berth.yaml'), 'utf8')], written, 'trust set again changes nothing');
+
+    const accepted = await pull('root-a');
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.match(accepted.stdout + accepted.stderr, new RegExp(digest.slice('sha256:'.length, 'sha256:'.length + 12)));
+
+    // Signed by A and B, but the policy wants a key that signed nothing.
+    const stranger = path.join(work, 'stranger.pub');
+    await writeFile(stranger, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }));
+    assert.equal((await trustSet(stranger)).code, 0);
+    const refused = await pull('root-stranger');
+    assert.equal(refused.code, 8, refused.stderr);
+    assert.equal(refused.stderr.split('\n').filter((l) => l.startsWith('berth: error: ')).length, 1, refused.stderr);
+  });
+
+  it('pushes through a Bearer token service with --creds, asking for pull,push', async () => {
+    const ts = await TokenServer.start({ upstream: registry.host, user: 'berth', password: 'secret', tokenTtlMs: 60_000 });
+    try {
+      const before = (await sigManifest('app')).manifest.layers.length;
+      const r = await berth(['sign', '--sigstore-key', keyB, '--tls-verify=false', '--creds', 'berth:secret', '--json', `docker://${ts.host}/app:1`], { COSIGN_PASSWORD: 'password B' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).signatures, before + 1);
+      assert.ok(ts.tokenRequests.some((t) => t.status === 200 && t.scopes.includes('repository:app:pull,push')), JSON.stringify(ts.tokenRequests));
+      const layers = (await sigManifest('app')).manifest.layers;
+      assert.deepEqual(await verifiers('app', layers.at(-1)!, [pubA, pubB]), [pubB]);
+    } finally {
+      await ts.stop();
+    }
   });
 });

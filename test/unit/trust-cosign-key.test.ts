@@ -17,7 +17,8 @@ import { parseDigest } from '../../src/image/digest.ts';
 import {
   decryptPrivateKey, encryptPrivateKey, generateCosignKeyPair, parseEncryptedPrivateKey, pem, SIGSTORE_PRIVATE_KEY_PEM,
 } from '../../src/trust/sigstore/private-key.ts';
-import { buildCosignPayload, isOwnSignature, signCosignPayload } from '../../src/trust/sigstore/signing.ts';
+import { buildCosignPayload } from '../../src/trust/sigstore/payload.ts';
+import { isOwnSignature, signCosignPayload } from '../../src/trust/sigstore/signing.ts';
 
 const PY = fileURLToPath(new URL('../fixtures/cosign-key.py', import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'berth-cosign-key-'));

@@ -12,7 +12,7 @@ import { isBerthError } from '../../src/errors.ts';
 import { digestOf, encodedOf } from '../../src/image/digest.ts';
 import { parseImageReference } from '../../src/transport/index.ts';
 import { checkTrust } from '../../src/trust/index.ts';
-import { parseScopeArgument, setDefaultTrust, setTrust, showTrust } from '../../src/trust/manage.ts';
+import { keygen, parseScopeArgument, setDefaultTrust, setTrust, showTrust } from '../../src/trust/manage.ts';
 import { buildPayload } from '../../src/trust/payload.ts';
 import { signPayload } from '../../src/trust/sign.ts';
 
@@ -194,5 +194,35 @@ describe('trust management', () => {
     assert.match(r.stderr, /berth sign signs registry images/);
     r = await berth('sign', 'docker://r.example.com/app:1');
     assert.equal(r.code, 2, 'missing --key');
+  });
+
+  it('sigstoreSigned: keyPath(s) or fulcio + Rekor, use-sigstore-attachments for the scope, idempotent; show names the keys; bad keys refused', async () => {
+    const { policyPath, registriesDir, dir } = await caseDir();
+    const prefix = path.join(dir, 'cosign');
+    const made = await keygen(prefix, async () => 'pw');
+    assert.equal((await stat(made.privateKey)).mode & 0o777, 0o600);
+    await assert.rejects(keygen(prefix, async () => 'pw'), (e: unknown) => isBerthError(e) && e.code === 'USAGE' && /already exists/.test(e.message));
+
+    const r = await setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'sigstoreSigned', pubkeys: [made.publicKey] });
+    assert.deepEqual(r.requirement, { type: 'sigstoreSigned', keyPath: made.publicKey });
+    const yaml = await readFile(path.join(registriesDir, 'berth.yaml'), 'utf8');
+    assert.equal(yaml, 'docker:\n  reg.example/app:\n    use-sigstore-attachments: true\n');
+    const before = await stat(path.join(registriesDir, 'berth.yaml'));
+    await setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'sigstoreSigned', pubkeys: [made.publicKey] });
+    assert.equal((await stat(path.join(registriesDir, 'berth.yaml'))).ino, before.ino, 'registries.d is not rewritten when nothing changes');
+    const shown = (await showTrust({ policyPath, registriesDir })).entries.find((e) => e.scope === 'reg.example/app');
+    assert.deepEqual(shown?.fingerprints, [made.fingerprint]);
+
+    const ca = path.join(dir, 'ca.pem');
+    await writeFile(ca, 'not checked here');
+    const keyless = await setTrust({ policyPath, registriesDir, scope: 'reg.example/other', type: 'sigstoreSigned', fulcio: { caPath: ca, oidcIssuer: 'https://issuer.example', subjectEmail: 'a@example.com' }, rekorKeys: [made.publicKey] });
+    assert.deepEqual(keyless.requirement, { type: 'sigstoreSigned', fulcio: { caPath: ca, oidcIssuer: 'https://issuer.example', subjectEmail: 'a@example.com' }, rekorPublicKeyPath: made.publicKey });
+
+    const code = (e: unknown) => (isBerthError(e) ? e.code : String(e));
+    await assert.rejects(setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'sigstoreSigned', pubkeys: [made.privateKey] }), (e) => code(e) === 'KEY_INVALID');
+    await assert.rejects(setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'sigstoreSigned', pubkeys: [pubFile] }), (e) => code(e) === 'KEY_INVALID');
+    await assert.rejects(setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'sigstoreSigned' }), (e) => code(e) === 'USAGE');
+    await assert.rejects(setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'sigstoreSigned', fulcio: { caPath: ca, oidcIssuer: 'i', subjectEmail: 'e' } }), (e) => code(e) === 'USAGE' && /rekor/.test((e as Error).message));
+    await assert.rejects(setTrust({ policyPath, registriesDir, scope: 'reg.example/app', type: 'signedBy', pubkeys: [pubFile], rekorKeys: [made.publicKey] }), (e) => code(e) === 'USAGE');
   });
 });

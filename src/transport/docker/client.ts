@@ -160,21 +160,25 @@ export class RegistryClient {
    * PUT, POST or HEAD a registry path (pushing blobs and manifests):
    * authenticated as get() is, answering one 401; no redirects followed (the
    * distribution API answers these with Location headers the caller reads).
+   * A URL of another origin (an upload Location) gets no credentials.
    * `body` is held whole, so a retry can send it again.
    */
-  async request(method: 'PUT' | 'POST' | 'HEAD', path: string, options: GetOptions & { body?: Buffer } = {}): Promise<IncomingMessage> {
+  async request(method: 'PUT' | 'POST' | 'HEAD', target: string | URL, options: GetOptions & { body?: Buffer } = {}): Promise<IncomingMessage> {
     await this.ping();
-    const url = new URL(path, this.baseUrl);
+    const url = new URL(target, this.baseUrl);
+    // A URL the registry handed out (an upload's Location) may be elsewhere: credentials never go there, nor off HTTPS.
+    const own = url.origin === new URL(this.baseUrl!).origin;
+    if (!own) this.checkScheme(url, `${method} ${JSON.stringify(url.href.slice(0, 120))}`, new URL(this.baseUrl!));
     const headers: Record<string, string> = { ...options.headers };
     if (options.accept && options.accept.length > 0) headers['accept'] = options.accept.join(', ');
     const send = async (): Promise<IncomingMessage> => {
-      const auth = await this.authorization(options.scope);
+      const auth = own ? await this.authorization(options.scope) : undefined;
       return this.raw(url, auth === undefined ? headers : { ...headers, authorization: auth }, method, options.body);
     };
     let reauthenticated = false;
     return this.retrying(async () => {
       const res = await send();
-      if (res.statusCode !== 401 || reauthenticated) return res;
+      if (res.statusCode !== 401 || reauthenticated || !own) return res;
       const challenge = pickChallenge(parseWWWAuthenticate(res.headers['www-authenticate']));
       if (challenge === undefined || (challenge.scheme === 'basic' && this.credentials === undefined)) return res;
       res.resume();

@@ -171,13 +171,15 @@ async function pushBlob(client: RegistryClient, repo: string, scope: string, blo
   start.resume();
   const location = start.headers.location;
   if (typeof location !== 'string' || location === '') throw new BerthError('REGISTRY_ERROR', `${client.host}: the upload for ${tag} got no Location`, { hint: 'the registry is misconfigured' });
-  // The upload URL is the registry's own (relative or absolute); credentials go to the same origin only.
-  const url = new URL(location, `https://${client.host}/`);
-  if (!/^https?:$/.test(url.protocol) || url.host !== client.host) {
-    throw new BerthError('REGISTRY_ERROR', `${client.host}: the upload for ${tag} points elsewhere (${url.origin.slice(0, 100)})`, { hint: 'berth only uploads to the registry itself' });
+  // The upload URL is the registry's (relative or absolute; behind a proxy possibly another origin, which gets no credentials).
+  let url: URL;
+  try {
+    url = new URL(location, `http://${client.host}/`);
+  } catch {
+    throw new BerthError('REGISTRY_ERROR', `${client.host}: the upload for ${tag} got an invalid Location`, { hint: 'the registry is misconfigured' });
   }
   url.searchParams.set('digest', digest);
-  const put = await client.request('PUT', `${url.pathname}${url.search}`, { scope, headers: { 'content-type': 'application/octet-stream' }, body: blob });
+  const put = await client.request('PUT', /^[a-z][a-z0-9+.-]*:/i.test(location) ? url : `${url.pathname}${url.search}`, { scope, headers: { 'content-type': 'application/octet-stream' }, body: blob });
   await expect(put, [201], `uploading ${digest} for ${tag}`, client);
   put.resume();
 }

@@ -15,6 +15,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { BerthError } from '../../errors.ts';
+import { decodeBase64, parsePem, type PemBlock } from './encoding.ts';
 import { isJsonObject, parseStrictJson, unexpectedMembers, type JsonObject, type JsonValue } from '../../strict-json.ts';
 
 /** tweetnacl is CommonJS; only secretbox is used (XSalsa20-Poly1305, which node:crypto lacks). */
@@ -60,14 +61,14 @@ const invalid = (what: string, why: string): never => {
   });
 };
 
-const base64Re = /^[A-Za-z0-9+/]*={0,2}$/;
-
-/** Canonical standard base64, as Go's encoding/json writes []byte. */
+/** Canonical standard base64, as Go's encoding/json writes []byte (encoding.ts's decoder). */
 function base64Field(v: JsonValue | undefined, what: string, field: string): Buffer {
-  if (typeof v !== 'string' || v.length % 4 !== 0 || !base64Re.test(v)) return invalid(what, `${field} is not base64`);
-  const b = Buffer.from(v, 'base64');
-  if (b.toString('base64') !== v) invalid(what, `${field} is not canonical base64`);
-  return b;
+  if (typeof v !== 'string') return invalid(what, `${field} is not a string`);
+  try {
+    return decodeBase64(v, field);
+  } catch (e) {
+    return invalid(what, (e as Error).message);
+  }
 }
 
 function object(v: JsonValue | undefined, what: string, field: string, members: readonly string[]): JsonObject {
@@ -90,17 +91,19 @@ export function scryptParamsProblem(s: ScryptParams): string | undefined {
   return undefined;
 }
 
-const pemRe = /^-----BEGIN ([A-Z ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n-----END \1-----\s*$/;
-
 /** Parses an encrypted key file without decrypting it. Throws KEY_INVALID. */
 export function parseEncryptedPrivateKey(untrustedBytes: Uint8Array, what: string): EncryptedKeyEnvelope {
   if (untrustedBytes.length > MAX_PRIVATE_KEY_FILE_BYTES) invalid(what, `larger than ${MAX_PRIVATE_KEY_FILE_BYTES} bytes`);
-  const text = Buffer.from(untrustedBytes.buffer, untrustedBytes.byteOffset, untrustedBytes.byteLength).toString('latin1').replace(/^\s+/, '');
-  const m = pemRe.exec(text);
-  if (m === null) return invalid(what, 'not one PEM block');
-  const label = m[1]!;
+  const text = Buffer.from(untrustedBytes.buffer, untrustedBytes.byteOffset, untrustedBytes.byteLength).toString('latin1');
+  let blocks: PemBlock[];
+  try {
+    blocks = parsePem(text, 'the file');
+  } catch (e) {
+    return invalid(what, (e as Error).message);
+  }
+  if (blocks.length !== 1) invalid(what, `${blocks.length} PEM blocks, not one`);
+  const { label, der: body } = blocks[0]!;
   if (label !== SIGSTORE_PRIVATE_KEY_PEM && label !== COSIGN_PRIVATE_KEY_PEM) invalid(what, `a PEM ${label.slice(0, 60)}, not ${SIGSTORE_PRIVATE_KEY_PEM}`);
-  const body = base64Field(m[2]!.replace(/\r?\n/g, ''), what, 'the PEM body');
   let doc: JsonValue;
   try {
     doc = parseStrictJson(body);
