@@ -24,7 +24,7 @@ die() { echo "berth install: $*" >&2; exit 1; }
 systemd_running() { [ -z "$D" ] && [ -d /run/systemd/system ]; }
 
 uninstall() {
-  if systemd_running; then systemctl disable --now berth-auto-update.timer berth-agent.service berth-apply.service >/dev/null 2>&1 || true; fi
+  if systemd_running; then systemctl disable --now berth-auto-update.timer berth-agent.service berth-apply.service berth-publisher.service >/dev/null 2>&1 || true; fi
   for u in $units; do rm -f "$unitdir/${u##*/}"; done
   rm -f "$bin" "$busdir/org.berth.Manager1.conf" "$mandir"/berth.8 "$mandir"/berth-*.8 "$compdir/berth"
   rm -rf "$lib" "$lib.new" "$lib.old" "$docdir"
