@@ -18,13 +18,13 @@ busdir=$D/etc/dbus-1/system.d
 mandir=$D/usr/local/share/man/man8
 compdir=$D/usr/local/share/bash-completion/completions
 docdir=$D/usr/local/share/doc/berth
-units="units/berth-agent.service units/berth-auto-update.service units/berth-auto-update.timer packaging/berth-apply.service"
+units="units/berth-agent.service units/berth-auto-update.service units/berth-auto-update.timer units/berth-publisher.service packaging/berth-apply.service"
 
 die() { echo "berth install: $*" >&2; exit 1; }
 systemd_running() { [ -z "$D" ] && [ -d /run/systemd/system ]; }
 
 uninstall() {
-  if systemd_running; then systemctl disable --now berth-auto-update.timer berth-agent.service berth-apply.service >/dev/null 2>&1 || true; fi
+  if systemd_running; then systemctl disable --now berth-auto-update.timer berth-agent.service berth-apply.service berth-publisher.service >/dev/null 2>&1 || true; fi
   for u in $units; do rm -f "$unitdir/${u##*/}"; done
   rm -f "$bin" "$busdir/org.berth.Manager1.conf" "$mandir"/berth.8 "$mandir"/berth-*.8 "$compdir/berth"
   rm -rf "$lib" "$lib.new" "$lib.old" "$docdir"

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { PrivateKey } from 'openpgp';
 import { BerthError } from '../errors.ts';
 import { algorithmOf, digestOf, type Digest } from '../image/digest.ts';
 import type { DockerReference } from '../image/reference.ts';
@@ -110,6 +111,17 @@ async function readKeyFile(file: string): Promise<Buffer> {
   return keyBytes;
 }
 
+/** A secret OpenPGP key file (and the file with its passphrase), read and unlocked: what `berth sign --key` and the publisher sign with. */
+export async function loadSigningKey(keyFile: string, passphraseFile: string | undefined): Promise<PrivateKey> {
+  return readSigningKey(await readKeyFile(keyFile), `key file ${keyFile}`, await readPassphrase(passphraseFile));
+}
+
+/** The simple-signing payload for `digest` as `identity`, signed by `key`. */
+export async function signManifestDigest(digest: Digest, identity: string, key: PrivateKey): Promise<Buffer> {
+  const payload = buildPayload({ manifestDigest: digest, dockerReference: identity, creator: `berth ${version}`, timestamp: Math.floor(Date.now() / 1000) });
+  return signPayload(payload, key);
+}
+
 /** The manifest `ref` names and the digest a signature vouches for (a digest reference must agree with the bytes). */
 async function signedManifest(ctx: OpContext, ref: DockerReference, image: string, options: SignOptions): Promise<{ untrustedManifestBytes: Buffer; manifestDigest: Digest }> {
   ctx.report.step(`Reading the manifest of ${image}`);
@@ -165,8 +177,7 @@ export async function sign(ctx: OpContext, options: SignOptions): Promise<SignRe
   const image = formatReference(ref);
   const identity = signedIdentity(ref, options.identity);
 
-  const keyFile = options.keyFile!;
-  const key = await readSigningKey(await readKeyFile(keyFile), `key file ${keyFile}`, await readPassphrase(options.passphraseFile));
+  const key = await loadSigningKey(options.keyFile!, options.passphraseFile);
   const fingerprint = key.getFingerprint().toUpperCase();
 
   // Where it goes is settled before the registry is asked anything.
@@ -180,8 +191,7 @@ export async function sign(ctx: OpContext, options: SignOptions): Promise<SignRe
   const { untrustedManifestBytes, manifestDigest } = await signedManifest(ctx, ref, image, options);
 
   ctx.report.step(`Signing ${manifestDigest} as ${identity} with key ${fingerprint}`);
-  const payload = buildPayload({ manifestDigest, dockerReference: identity, creator: `berth ${version}`, timestamp: Math.floor(Date.now() / 1000) });
-  const signature = await signPayload(payload, key);
+  const signature = await signManifestDigest(manifestDigest, identity, key);
   const file = await writeSignature(base.url, ref, manifestDigest, signature);
   ctx.report.step(`Wrote ${file}`);
 
