@@ -13,6 +13,13 @@ export const CRASH_POINTS = [
   'pipeline.layers-stored', // every layer record written, no intent, no image record
   'pipeline.image-stored', // one image record written (NAME#N: the Nth), no reference
   'pipeline.reference-set', // one reference set (NAME#N: the Nth), intent not yet removed
+  // publish onto a share (ops/share-publish.ts; the pull's points above come first)
+  'publish.checked-out', // the rootfs is checked out under SHARE/.staging, no files beside it
+  'publish.staged', // the staged image is complete, not fsynced, not renamed
+  'publish.renamed', // images/ALG-HEX exists, no decision, signature or ref
+  'publish.signed', // the approval signature is written, the decision is not
+  'publish.decided', // the decision is written, the ref is not
+  'publish.ref-set', // the ref names the new digest
   // save (ops/bundle.ts)
   'save.blob-written', // one blob into FILE.tmp-PID (NAME#N: the Nth)
   'save.written', // FILE.tmp-PID complete and fsynced, not renamed to FILE

@@ -17,6 +17,7 @@ import { loadCommand } from './load.ts';
 import { logsCommand } from './logs.ts';
 import { mountCommand, umountCommand } from './mount.ts';
 import { pruneCommand } from './prune.ts';
+import { publishCommand } from './publish.ts';
 import { pullCommand } from './pull.ts';
 import { readyCheckCommand } from './ready-check.ts';
 import { rmiCommand } from './rmi.ts';
@@ -53,6 +54,7 @@ export const commands: CommandModule<any, any>[] = [
   umountCommand,
   signCommand,
   trustCommand,
+  publishCommand,
   agentCommand,
   readyCheckCommand,
 ];

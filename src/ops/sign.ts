@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { PrivateKey } from 'openpgp';
 import { BerthError } from '../errors.ts';
 import { algorithmOf, digestOf, type Digest } from '../image/digest.ts';
 import type { DockerReference } from '../image/reference.ts';
@@ -83,19 +84,30 @@ async function readPassphrase(file: string | undefined): Promise<string | undefi
   }
 }
 
+/** A secret key file (and the file with its passphrase), read and unlocked: what `berth sign` and the publisher sign with. */
+export async function loadSigningKey(keyFile: string, passphraseFile: string | undefined): Promise<PrivateKey> {
+  let keyBytes: Buffer;
+  try {
+    keyBytes = await readFile(keyFile);
+  } catch (e) {
+    throw new BerthError('USAGE', `cannot read the key file ${keyFile}: ${(e as Error).message}`);
+  }
+  if (keyBytes.length > MAX_KEY_BYTES) throw new BerthError('KEY_INVALID', `${keyFile} is larger than ${MAX_KEY_BYTES} bytes`);
+  return readSigningKey(keyBytes, `key file ${keyFile}`, await readPassphrase(passphraseFile));
+}
+
+/** The simple-signing payload for `digest` as `identity`, signed by `key`. */
+export async function signManifestDigest(digest: Digest, identity: string, key: PrivateKey): Promise<Buffer> {
+  const payload = buildPayload({ manifestDigest: digest, dockerReference: identity, creator: `berth ${version}`, timestamp: Math.floor(Date.now() / 1000) });
+  return signPayload(payload, key);
+}
+
 export async function sign(ctx: OpContext, options: SignOptions): Promise<SignResult> {
   const ref = registryReference(options.image);
   const image = formatReference(ref);
   const identity = signedIdentity(ref, options.identity);
 
-  let keyBytes: Buffer;
-  try {
-    keyBytes = await readFile(options.keyFile);
-  } catch (e) {
-    throw new BerthError('USAGE', `cannot read the key file ${options.keyFile}: ${(e as Error).message}`);
-  }
-  if (keyBytes.length > MAX_KEY_BYTES) throw new BerthError('KEY_INVALID', `${options.keyFile} is larger than ${MAX_KEY_BYTES} bytes`);
-  const key = await readSigningKey(keyBytes, `key file ${options.keyFile}`, await readPassphrase(options.passphraseFile));
+  const key = await loadSigningKey(options.keyFile, options.passphraseFile);
   const fingerprint = key.getFingerprint().toUpperCase();
 
   // Where it goes is settled before the registry is asked anything.
@@ -125,8 +137,7 @@ export async function sign(ctx: OpContext, options: SignOptions): Promise<SignRe
   }
 
   ctx.report.step(`Signing ${manifestDigest} as ${identity} with key ${fingerprint}`);
-  const payload = buildPayload({ manifestDigest, dockerReference: identity, creator: `berth ${version}`, timestamp: Math.floor(Date.now() / 1000) });
-  const signature = await signPayload(payload, key);
+  const signature = await signManifestDigest(manifestDigest, identity, key);
   const file = await writeSignature(base.url, ref, manifestDigest, signature);
   ctx.report.step(`Wrote ${file}`);
 

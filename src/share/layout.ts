@@ -62,6 +62,8 @@ export interface Decision {
   reasons: string[];
   /** ISO 8601 */
   decided: string;
+  /** approved: the identities (HOST/REPO:TAG) the publisher's signatures in sigstore/ vouch for */
+  signed?: string[];
 }
 
 function digestDir(digest: Digest): string {
