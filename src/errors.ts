@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'NO_POLICY'
   | 'KEY_INVALID'
   | 'CONFIG_INVALID'
+  | 'SHARE_UNAVAILABLE'
   | 'IO_ERROR'
   | 'INTERNAL';
 
@@ -88,6 +89,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   NO_POLICY: ExitCode.untrusted,
   KEY_INVALID: ExitCode.usage,
   CONFIG_INVALID: ExitCode.usage,
+  SHARE_UNAVAILABLE: ExitCode.unreachable, // the shared store is missing, hung or lacks the image, and shared-store-fallback=refuse
   IO_ERROR: ExitCode.failure,
   INTERNAL: ExitCode.failure,
 };

@@ -80,7 +80,7 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
     const store = await Store.open(ctx.paths.root);
     const out: Entry[] = [];
     for (const name of images) {
-      const { image, reference } = await obtainImage(ctx, store, parseImageReference(name), options, 'missing');
+      const { image, reference } = await obtainImage(ctx, store, parseImageReference(name), options, 'missing', false);
       if (reference.transport !== 'docker') {
         throw new BerthError('USAGE', `${name} is not a registry image`, { hint: 'a bundle records registry names (HOST/REPO:TAG), under which load checks the trust policy' });
       }

@@ -95,7 +95,7 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
   const runtimeName = options.runtime ?? 'runc';
   const runtime = await findRuntime(runtimeName);
   const store = await Store.open(paths.root);
-  const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
+  const { image, reference, shared } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
 
   const undo = new Undo();
   // Recovery from a kill undoes the whole install: the name was free (checkFree), so all of it is ours.
@@ -108,7 +108,7 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
     const staged = await stage(
       ctx,
       store,
-      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
+      { name, ref: reference, image, shared, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
       undo,
     );
     if (options.dryRun) {
