@@ -239,7 +239,7 @@ export function signatureDir(layout: ShareLayout, ref: DockerReference, digest: 
   return path.join(layout.lookaside, ref.repository + '@' + digest.replace(':', '='));
 }
 
-async function removeSignatures(layout: ShareLayout, ref: DockerReference, digest: Digest): Promise<void> {
+export async function removeSignatures(layout: ShareLayout, ref: DockerReference, digest: Digest): Promise<void> {
   const dir = signatureDir(layout, ref, digest);
   if (!(await exists(dir))) return;
   await fs.rm(dir, { recursive: true, force: true });
@@ -247,7 +247,7 @@ async function removeSignatures(layout: ShareLayout, ref: DockerReference, diges
 }
 
 /** The ref file: temp in .staging, fsync, rename, directory fsync. */
-async function setRef(layout: ShareLayout, file: string, digest: Digest): Promise<void> {
+export async function setRef(layout: ShareLayout, file: string, digest: Digest): Promise<void> {
   const current = await ifExists(fs.readFile(file, 'utf8'));
   if (current === `${digest}\n`) return;
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });

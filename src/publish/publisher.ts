@@ -6,13 +6,15 @@
 import { BerthError } from '../errors.ts';
 import type { OpContext } from '../ops/context.ts';
 import type { ApprovalKey } from '../ops/share-sign.ts';
+import type { RetentionResult } from '../ops/share-decide.ts';
 import type { PublishOptions, PublishResult } from '../ops/share-publish.ts';
 import type { PublisherConfig } from './config.ts';
 
 export interface Publisher {
   share: string;
   options: PublishOptions;
-  publish(image: string): Promise<PublishResult>;
+  /** Publish `image`, then one retention pass (keep=, grace=). */
+  publish(image: string): Promise<PublishResult & { retention: RetentionResult }>;
 }
 
 export async function loadApprovalKey(config: PublisherConfig): Promise<ApprovalKey | undefined> {
@@ -41,5 +43,14 @@ export async function makePublisher(ctx: OpContext, config: PublisherConfig, ext
     ...(key === undefined ? {} : { key }),
   };
   const { publishImage } = await import('../ops/share-publish.ts');
-  return { share, options, publish: (image) => publishImage(ctx, share, image, options) };
+  const { retention } = await import('../ops/share-decide.ts');
+  return {
+    share,
+    options,
+    publish: async (image) => {
+      const r = await publishImage(ctx, share, image, options);
+      const kept = await retention(ctx, share, config.keep, config.grace);
+      return { ...r, retention: kept };
+    },
+  };
 }

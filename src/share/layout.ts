@@ -17,7 +17,12 @@
  *                                         REPO@ALG=HEX/signature-N): the publisher's approval signatures
  *   SHARE/decisions/ALG-HEX.json        Decision below: what the publisher decided and why (informational;
  *                                         hosts trust only signatures, checked under their own policy)
+ *   SHARE/retired/ALG-HEX.json          Retirement below: the image left the publisher's retention (the last
+ *                                         N approved digests of its repository) and is removed after `removeAfter`;
+ *                                         a host still running it should warn (berth status) and update
  *   SHARE/.staging/                     the publisher's work in progress; readers never look inside
+ *   SHARE/lock, SHARE/intents/          the publisher's lock and write-ahead intents (it uses the share as
+ *                                         its berth root); readers never look inside
  *
  * Rules that make every reader see either the previous or the new state,
  * also when the writer is killed at any point (OSTree's order):
@@ -66,6 +71,16 @@ export interface Decision {
   signed?: string[];
 }
 
+/** SHARE/retired/ALG-HEX.json */
+export interface Retirement {
+  digest: Digest;
+  reference: string;
+  /** ISO 8601: when it left the retention */
+  retired: string;
+  /** ISO 8601: from then on the publisher may remove it (images/, sigstore/, decisions/) */
+  removeAfter: string;
+}
+
 function digestDir(digest: Digest): string {
   return digest.replace(':', '-');
 }
@@ -104,6 +119,9 @@ export class ShareLayout {
   }
   decision(digest: Digest): string {
     return path.join(this.root, 'decisions', `${digestDir(digest)}.json`);
+  }
+  retired(digest: Digest): string {
+    return path.join(this.root, 'retired', `${digestDir(digest)}.json`);
   }
   get staging(): string {
     return path.join(this.root, '.staging');

@@ -67,9 +67,30 @@ export interface TestRegistryOptions {
   auth?: { user: string; password: string };
   /** Serve HTTPS with this certificate and key (PEM files); with `clientCa`, require a client certificate it signed. */
   tls?: { cert: string; key: string; clientCa?: string };
+  /**
+   * notifications.endpoints: the registry POSTs its events (push, pull) to
+   * each URL, with these headers (e.g. Authorization), retrying every
+   * `backoffMs` while the endpoint fails. Blob events are left out
+   * (ignoredmediatypes), as a publisher's configuration would.
+   */
+  notifications?: { name: string; url: string; headers?: Record<string, string>; backoffMs?: number }[];
 }
 
-function configYaml(storage: string, port: number, htpasswd: string | undefined, tls: TestRegistryOptions['tls']): string {
+function notificationsYaml(endpoints: TestRegistryOptions['notifications']): string[] {
+  if (endpoints === undefined || endpoints.length === 0) return [];
+  const out = ['notifications:', '  endpoints:'];
+  for (const e of endpoints) {
+    out.push(`    - name: ${JSON.stringify(e.name)}`, `      url: ${JSON.stringify(e.url)}`);
+    if (e.headers !== undefined) {
+      out.push('      headers:');
+      for (const [k, v] of Object.entries(e.headers)) out.push(`        ${JSON.stringify(k)}: [${JSON.stringify(v)}]`);
+    }
+    out.push('      timeout: 5s', '      threshold: 3', `      backoff: ${e.backoffMs ?? 1000}ms`, '      ignoredmediatypes:', '        - application/octet-stream');
+  }
+  return out;
+}
+
+function configYaml(storage: string, port: number, htpasswd: string | undefined, tls: TestRegistryOptions['tls'], notifications?: TestRegistryOptions['notifications']): string {
   return [
     'version: 0.1',
     'log:',
@@ -91,6 +112,7 @@ function configYaml(storage: string, port: number, htpasswd: string | undefined,
     '  storagedriver:',
     '    enabled: false',
     ...(htpasswd === undefined ? [] : ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${htpasswd}`]),
+    ...notificationsYaml(notifications),
     '',
   ].join('\n');
 }
@@ -169,7 +191,7 @@ export class TestRegistry {
       // distribution accepts bcrypt entries only; cost 5 keeps each request cheap.
       await writeFile(htpasswd, `${options.auth.user}:${bcrypt.hashSync(options.auth.password, 5)}\n`);
     }
-    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd, options.tls));
+    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd, options.tls, options.notifications));
     // REGISTRY_* variables would override the config file
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
     const logFd = fs.openSync(path.join(dir, 'registry.log'), 'a');

@@ -20,7 +20,14 @@ import { DEFAULT_RESUME_ATTEMPTS, ResumableBlobStream } from './blob_stream.ts';
 import { loadRegistryTls } from './certs_d.ts';
 import { describeNetworkError, readCapped, RegistryClient } from './client.ts';
 import { minRateFromEnv } from './min_rate.ts';
+import { isJsonObject, parseStrictJson, type JsonValue } from '../../strict-json.ts';
 import { retryPolicy } from './retry.ts';
+
+const TAGS_PAGE = 1000;
+const MAX_TAG_PAGES = 100;
+const MAX_TAGS = 10_000;
+const MAX_TAG_LIST_BYTES = 4 * 1024 * 1024;
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
 /** One place to pull from. */
 interface Endpoint {
@@ -177,6 +184,41 @@ export class DockerImageSource implements ImageSource {
       hint: 'the layer is non-distributable and its URLs failed; make it available or use another image',
       details: failures,
     });
+  }
+
+  /**
+   * The repository's tags (GET /v2/REPO/tags/list, pages followed), from
+   * the primary location only: mirrors may lag. Untrusted names: only
+   * those that are valid tags come back, at most MAX_TAGS.
+   */
+  async listTags(): Promise<string[]> {
+    const e = this.endpoints.find((x) => !x.mirror) ?? this.endpoints[0]!;
+    const tags: string[] = [];
+    let next: string | undefined = `/v2/${e.ref.repository}/tags/list?n=${TAGS_PAGE}`;
+    for (let page = 0; next !== undefined && page < MAX_TAG_PAGES && tags.length < MAX_TAGS; page++) {
+      const res = await this.request(e, next, { accept: ['application/json'] });
+      if (res.statusCode === 404) {
+        res.resume();
+        throw new BerthError('IMAGE_NOT_FOUND', `repository ${e.description} not found`, { hint: 'check the repository name' });
+      }
+      await this.expectOk(e, res, `tag list of ${e.description}`);
+      const link = res.headers['link'];
+      const body = await readCapped(res, MAX_TAG_LIST_BYTES, `tag list of ${e.description}`, e.client.minRate);
+      let untrusted: JsonValue;
+      try {
+        untrusted = parseStrictJson(body);
+      } catch (err) {
+        throw new BerthError('REGISTRY_ERROR', `the tag list of ${e.description} is not JSON (${(err as Error).message})`, { hint: 'the registry is misbehaving' });
+      }
+      const list = isJsonObject(untrusted) ? untrusted['tags'] : undefined;
+      // distribution answers "tags": null for a repository without tags
+      if (list !== null && list !== undefined && !Array.isArray(list)) throw new BerthError('REGISTRY_ERROR', `the tag list of ${e.description} has no tags array`, { hint: 'the registry is misbehaving' });
+      for (const t of list ?? []) if (typeof t === 'string' && TAG_RE.test(t) && tags.length < MAX_TAGS) tags.push(t);
+      // Link: </v2/REPO/tags/list?last=X&n=N>; rel="next" — followed only on the same registry path.
+      const m = typeof link === 'string' ? /^<(\/v2\/[^>]*)>;\s*rel="next"/.exec(link) : null;
+      next = m && m[1]!.startsWith(`/v2/${e.ref.repository}/tags/list?`) ? m[1] : undefined;
+    }
+    return [...new Set(tags)];
   }
 
   async close(): Promise<void> {
