@@ -16,6 +16,7 @@ export const ExitCode = {
   startFailed: 7, // systemd could not start (or stop) the unit
   untrusted: 8, // rejected by the trust policy
   host: 9, // host not ready: not root, missing runtime, no system bus
+  blocked: 10, // the scan policy blocks the image, or the scan could not be completed (it fails closed)
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -53,6 +54,8 @@ export type ErrorCode =
   | 'KEY_INVALID'
   | 'CONFIG_INVALID'
   | 'SHARE_UNAVAILABLE'
+  | 'SCAN_BLOCKED'
+  | 'SCAN_FAILED'
   | 'IO_ERROR'
   | 'INTERNAL';
 
@@ -90,6 +93,8 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   KEY_INVALID: ExitCode.usage,
   CONFIG_INVALID: ExitCode.usage,
   SHARE_UNAVAILABLE: ExitCode.unreachable, // the shared store is missing, hung or lacks the image, and shared-store-fallback=refuse
+  SCAN_BLOCKED: ExitCode.blocked,
+  SCAN_FAILED: ExitCode.blocked, // a broken advisory database, a failed hook or an unreadable package database never approves
   IO_ERROR: ExitCode.failure,
   INTERNAL: ExitCode.failure,
 };

@@ -109,3 +109,61 @@ export async function readlinkIfLink(p: string): Promise<string | undefined> {
     throw e;
   }
 }
+
+/** Why readRegularFile refused a file. */
+export type FileRefusal = 'symlink' | 'not-regular' | 'too-large' | 'changed';
+
+export class FileRefusedError extends Error {
+  override name = 'FileRefusedError';
+  constructor(
+    readonly why: FileRefusal,
+    /** for 'not-regular': what it is ("a FIFO"); for 'too-large': the size seen */
+    readonly detail: string,
+  ) {
+    super(`${why}: ${detail}`);
+  }
+}
+
+/** "a directory", "a FIFO"... for messages about a file that should have been a regular one. */
+export function describeFileType(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isBlockDevice() || st.isCharacterDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Read an untrusted regular file of at most `cap` bytes without following a
+ * symlink at its last component (O_NOFOLLOW), without blocking on a FIFO
+ * (O_NONBLOCK) and without taking a terminal (O_NOCTTY). With `expected`
+ * (an lstat taken before), the opened file must be that same inode. Refusals
+ * throw FileRefusedError; a missing file throws the ENOENT as is. `onOpen`
+ * may check the open descriptor (e.g. where it really is) before reading.
+ */
+export async function readRegularFile(file: string, cap: number, expected?: Stats, onOpen?: (fd: number) => Promise<void>): Promise<Buffer> {
+  const fh = await fs.open(file, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY).catch((e: unknown) => {
+    if (errnoCode(e) === 'ELOOP') throw new FileRefusedError('symlink', 'a symbolic link');
+    throw e;
+  });
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new FileRefusedError('not-regular', describeFileType(st));
+    if (expected !== undefined && (st.ino !== expected.ino || st.dev !== expected.dev)) throw new FileRefusedError('changed', 'it changed while being read');
+    if (st.size > cap) throw new FileRefusedError('too-large', `${st.size} bytes`);
+    if (onOpen !== undefined) await onOpen(fh.fd);
+    const buf = Buffer.alloc(Math.min(st.size, cap) + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n === buf.length) break;
+    }
+    if (n > cap) throw new FileRefusedError('too-large', `more than ${cap} bytes`);
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}

@@ -13,12 +13,11 @@
  * Everything is read into memory once, so rendering and planning work on
  * data and never touch the untrusted tree again.
  */
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { BerthError, errnoCode } from '../errors.ts';
-import { lstatIfExists } from '../fsutil.ts';
+import { BerthError } from '../errors.ts';
+import { describeFileType, FileRefusedError, lstatIfExists, readRegularFile } from '../fsutil.ts';
 import { parseExportsManifest, type ExportsManifest } from './exports-manifest.ts';
 
 /** An entry of /exports/hostfs; `path` is where it goes on the host before renameFiles ("/etc/foo.conf"). */
@@ -74,38 +73,17 @@ function tooLarge(shown: string, what: string, cap: number): BerthError {
   return new BerthError('MANIFEST_INVALID', `${shown} in image exports is too large (${what}, the limit is ${cap})`, { hint: HOSTILE_HINT });
 }
 
-function describe(st: Stats): string {
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isBlockDevice() || st.isCharacterDevice()) return 'a device';
-  return 'not a regular file';
-}
-
 /** Read a regular file that was just lstat'ed, without following a symlink swapped in since. */
 async function readRegular(file: string, st: Stats, shown: string, cap: number): Promise<Buffer> {
-  if (!st.isFile()) throw unsafe(shown, `it is ${describe(st)}`);
+  if (!st.isFile()) throw unsafe(shown, `it is ${describeFileType(st)}`);
   if (st.size > cap) throw tooLarge(shown, `${st.size} bytes`, cap);
-  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY).catch((e: unknown) => {
-    if (errnoCode(e) === 'ELOOP') throw unsafe(shown, 'it is a symbolic link');
-    throw e;
-  });
   try {
-    const fst = await fh.stat();
-    if (!fst.isFile() || fst.ino !== st.ino || fst.dev !== st.dev) throw unsafe(shown, 'it changed while being read');
-    const buf = Buffer.alloc(Math.min(fst.size, cap) + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n === buf.length) break;
-    }
-    if (n > cap) throw tooLarge(shown, `more than ${cap} bytes`, cap);
-    return buf.subarray(0, n);
-  } finally {
-    await fh.close();
+    return await readRegularFile(file, cap, st);
+  } catch (e) {
+    if (!(e instanceof FileRefusedError)) throw e;
+    if (e.why === 'too-large') throw tooLarge(shown, e.detail, cap);
+    if (e.why === 'changed') throw unsafe(shown, 'it changed while being read');
+    throw unsafe(shown, `it is ${e.detail}`);
   }
 }
 
@@ -137,7 +115,7 @@ export async function readExports(rootfs: string, limits: ExportsLimits = DEFAUL
   const out: ImageExports = { hostfs: [], warnings: [] };
   const st = await lstatIfExists(dir);
   if (st === undefined) return out;
-  if (!st.isDirectory()) throw unsafe('/exports', `it is ${describe(st)}`);
+  if (!st.isDirectory()) throw unsafe('/exports', `it is ${describeFileType(st)}`);
 
   for (const [key, name] of Object.entries(TEXT_FILES) as [keyof typeof TEXT_FILES, string][]) {
     const text = await readTextFile(dir, name, limits.templateBytes);
@@ -152,7 +130,7 @@ export async function readExports(rootfs: string, limits: ExportsLimits = DEFAUL
   const hostfs = path.join(dir, 'hostfs');
   const hst = await lstatIfExists(hostfs);
   if (hst !== undefined) {
-    if (!hst.isDirectory()) throw unsafe('/exports/hostfs', `it is ${describe(hst)}`);
+    if (!hst.isDirectory()) throw unsafe('/exports/hostfs', `it is ${describeFileType(hst)}`);
     await walkHostfs(hostfs, '', out.hostfs, limits, { bytes: 0 });
   }
   return out;
@@ -184,7 +162,7 @@ async function walkHostfs(dir: string, rel: string, out: HostfsEntry[], limits: 
       if (total.bytes > limits.hostfsTotalBytes) throw tooLarge('/exports/hostfs', `more than ${limits.hostfsTotalBytes} bytes in all`, limits.hostfsTotalBytes);
       out.push({ type: 'file', path: hostPath, mode: st.mode & 0o7777, content });
     } else {
-      throw unsafe(shown, `it is ${describe(st)}`);
+      throw unsafe(shown, `it is ${describeFileType(st)}`);
     }
   }
 }

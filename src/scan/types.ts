@@ -16,6 +16,8 @@ export interface InstalledPackage {
   version: string;
   /** the source package, when the database names one (dpkg's Source:, apk's o:) */
   source?: string;
+  /** the source package's version when it differs from `version` (dpkg's "Source: NAME (VERSION)") */
+  sourceVersion?: string;
   /** package URL (purl) */
   purl: string;
 }
@@ -45,6 +47,10 @@ export interface ScanPolicy {
   osvDir?: string;
   /** external scanner commands, each given the rootfs path (contract in docs) */
   hooks: readonly string[];
+  /** block when the rootfs has a package database berth does not read (rpm); default false */
+  blockUnscanned?: boolean;
+  /** each hook's time limit; default 300 000 (5 minutes) */
+  hookTimeoutMs?: number;
 }
 
 export interface ScanReport {
@@ -55,6 +61,8 @@ export interface ScanReport {
   verdict: 'approve' | 'block';
   /** one line each: why blocked (or "no finding at or above high") */
   reasons: string[];
+  /** package databases found but not read, e.g. "rpm (/var/lib/rpm/rpmdb.sqlite)" */
+  unscanned?: string[];
   /** CycloneDX 1.5 JSON SBOM of the packages */
   sbom: Record<string, unknown>;
 }
