@@ -74,6 +74,8 @@ export interface TestRegistryOptions {
    * (ignoredmediatypes), as a publisher's configuration would.
    */
   notifications?: { name: string; url: string; headers?: Record<string, string>; backoffMs?: number }[];
+  /** Write an access log line per request (combined format, with the User-Agent) into registry.log. */
+  accessLog?: boolean;
 }
 
 function notificationsYaml(endpoints: TestRegistryOptions['notifications']): string[] {
@@ -90,13 +92,13 @@ function notificationsYaml(endpoints: TestRegistryOptions['notifications']): str
   return out;
 }
 
-function configYaml(storage: string, port: number, htpasswd: string | undefined, tls: TestRegistryOptions['tls'], notifications?: TestRegistryOptions['notifications']): string {
+function configYaml(storage: string, port: number, htpasswd: string | undefined, tls: TestRegistryOptions['tls'], notifications?: TestRegistryOptions['notifications'], accessLog = false): string {
   return [
     'version: 0.1',
     'log:',
     '  level: error',
     '  accesslog:',
-    '    disabled: true',
+    `    disabled: ${accessLog ? 'false' : 'true'}`,
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${storage}`,
@@ -191,7 +193,7 @@ export class TestRegistry {
       // distribution accepts bcrypt entries only; cost 5 keeps each request cheap.
       await writeFile(htpasswd, `${options.auth.user}:${bcrypt.hashSync(options.auth.password, 5)}\n`);
     }
-    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd, options.tls, options.notifications));
+    await writeFile(path.join(dir, 'config.yml'), configYaml(path.join(dir, 'data'), port, htpasswd, options.tls, options.notifications, options.accessLog));
     // REGISTRY_* variables would override the config file
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
     const logFd = fs.openSync(path.join(dir, 'registry.log'), 'a');
@@ -210,6 +212,11 @@ export class TestRegistry {
     const reg = new TestRegistry(dir, port, child, options.auth ? `${options.auth.user}:${options.auth.password}` : undefined, options.tls !== undefined);
     live.add(reg);
     return reg;
+  }
+
+  /** registry.log as it is now (with accessLog: one line per request). */
+  async log(): Promise<string> {
+    return this.#log();
   }
 
   async #log(): Promise<string> {
