@@ -176,7 +176,8 @@ describe('a fleet on a shared store (GlusterFS)', () => {
     }
     const shared = await fs.stat(path.join(gluster.ro, 'images', bigDigest.replace(':', '-'), 'rootfs', 'bin', 'busybox'), { bigint: true });
     assert.equal(ids[0], ids[1], 'both containers run the same file');
-    assert.equal(ids[0], `${shared.dev}:${shared.ino}`, "it is the share's file");
+    // stat(1) prints the 64-bit inode unsigned; Node's bigint stat holds it signed.
+    assert.equal(ids[0], `${shared.dev}:${BigInt.asUintN(64, shared.ino)}`, "it is the share's file");
     const status = await berth(0, ['status', 'big']);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /from shared store /);
