@@ -215,9 +215,12 @@ export class TestGluster {
       }
     }
     await this.cli('volume', 'create', this.volume, `${GLUSTER_HOST}:${path.join(d, 'brick', this.volume)}`, 'force');
-    // GlusterFS refuses a 101st hard link to one inode by default (ENOSPC); a berth store
-    // links one object wherever it appears (busybox's ~300 applet symlinks are one object).
+    // A berth store links one object wherever it appears (busybox's ~300 applet symlinks are
+    // one object). GlusterFS refuses the 101st link to an inode (max-hardlinks), and each link
+    // adds a trusted.gfid2path xattr to the brick's inode until ext4's xattr block is full
+    // (ENOSPC after ~90 links): lift the limit and turn gfid2path (used by geo-replication) off.
     await this.cli('volume', 'set', this.volume, 'storage.max-hardlinks', '0');
+    await this.cli('volume', 'set', this.volume, 'storage.gfid2path', 'off');
     await this.cli('volume', 'start', this.volume);
     await this.mount(this.rw, false);
     await this.mount(this.ro, true);
