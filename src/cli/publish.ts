@@ -89,6 +89,16 @@ function decideCommand(state: 'approved' | 'blocked'): CommandModule<PublishArgs
   };
 }
 
+const RANK = ['critical', 'high', 'medium', 'low', 'unknown'];
+
+/** Each advisory once, the most severe first: "CVE-1(critical),CVE-2(low)". */
+function findingsColumn(findings: readonly { id: string; severity: string }[]): string {
+  const seen = new Map<string, string>();
+  for (const f of findings) if (!seen.has(f.id)) seen.set(f.id, f.severity);
+  if (seen.size === 0) return '-';
+  return [...seen].sort((a, b) => RANK.indexOf(a[1]) - RANK.indexOf(b[1]) || a[0].localeCompare(b[0])).map(([id, sev]) => `${id}(${sev})`).join(',');
+}
+
 const statusCommand: CommandModule<PublishArgs, PublishArgs> = {
   command: 'status',
   describe: 'List every image on the share with its decision, findings, refs and retention',
@@ -110,7 +120,7 @@ const statusCommand: CommandModule<PublishArgs, PublishArgs> = {
             e.reference,
             e.state,
             e.by ?? '-',
-            e.findings.length === 0 ? '-' : e.findings.map((f) => `${f.id}(${f.severity} ${f.package})`).join(','),
+            findingsColumn(e.findings),
             e.refs.length === 0 ? '-' : e.refs.map((r) => r.slice(r.lastIndexOf(':') + 1)).join(','),
             e.retired === undefined ? '-' : `until ${e.retired.removeAfter}`,
           ]),

@@ -26,7 +26,7 @@ import { BerthError } from '../errors.ts';
 import { exists, ifExists, readdirIfExists, writeFileAtomic } from '../fsutil.ts';
 import { parseDigest, type Digest } from '../image/digest.ts';
 import type { DockerReference } from '../image/reference.ts';
-import type { ScanReport } from '../scan/types.ts';
+import type { ScanPolicy, ScanReport } from '../scan/types.ts';
 import { isJsonObject, parseStrictJson } from '../strict-json.ts';
 import { encodeDecision, encodeImageEntry, readDecision, readImageEntry } from '../share/decision.ts';
 import { SHARE_FORMAT, SHARE_VERSION, ShareLayout, type Decision, type ImageEntry } from '../share/layout.ts';
@@ -38,8 +38,8 @@ import { pullImage, type PullOptions } from './pull.ts';
 import { signApproval, type ApprovalKey } from './share-sign.ts';
 
 export interface PublishOptions extends PullOptions {
-  /** The scan of an exploded rootfs (scan/index.ts scanRootfs with the publisher's policy). */
-  scan?: (rootfs: string) => Promise<ScanReport>;
+  /** The publisher's scan policy (scan/index.ts); an empty one still inventories and writes the SBOM. */
+  scan: ScanPolicy;
   /** The publisher's signing key: approved images get a signature by it. */
   key?: ApprovalKey;
 }
@@ -146,14 +146,23 @@ async function publishLocked(ctx: OpContext, layout: ShareLayout, ref: DockerRef
     await fs.writeFile(path.join(staged, 'config.json'), stored.configBytes, { mode: 0o644 });
     const entry: ImageEntry = { reference, digest, published: new Date().toISOString(), size: stored.size };
     await fs.writeFile(path.join(staged, 'image.json'), encodeImageEntry(entry), { mode: 0o644 });
-    if (options.scan !== undefined) {
-      const s0 = Date.now();
-      ctx.report.step(`Scanning ${digest}`);
-      const report = await options.scan(path.join(staged, 'rootfs'));
-      scanMs = Date.now() - s0;
-      await fs.writeFile(path.join(staged, 'sbom.cdx.json'), `${JSON.stringify(report.sbom, null, 2)}\n`, { mode: 0o644 });
-      await fs.writeFile(path.join(staged, 'scan.json'), `${JSON.stringify({ ...report, digest, sbom: undefined }, null, 2)}\n`, { mode: 0o644 });
+    const s0 = Date.now();
+    ctx.report.step(`Scanning ${digest}`);
+    const { scanRootfs } = await import('../scan/index.ts');
+    let report: Omit<ScanReport, 'sbom'>;
+    try {
+      const full = await scanRootfs(path.join(staged, 'rootfs'), options.scan, { name: reference, digest });
+      const { sbom, ...rest } = full;
+      await fs.writeFile(path.join(staged, 'sbom.cdx.json'), `${JSON.stringify(sbom, null, 2)}\n`, { mode: 0o644 });
+      report = rest;
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e;
+      // A scan that cannot finish never approves (fail closed); the image is kept, blocked, and says why.
+      ctx.report.warn(`the scan of ${reference} failed: ${e.message}`);
+      report = { digest, packages: [], findings: [], verdict: 'block', reasons: [`the scan failed: ${e.message}${e.hint === undefined ? '' : ` (${e.hint})`}; berth publish approve overrides`] };
     }
+    scanMs = Date.now() - s0;
+    await fs.writeFile(path.join(staged, 'scan.json'), `${JSON.stringify({ ...report, digest }, null, 2)}\n`, { mode: 0o644 });
     crashPoint('publish.staged');
     // Everything staged is durable before the one rename that makes it visible.
     await syncFilesystem(staged);
@@ -169,13 +178,14 @@ async function publishLocked(ctx: OpContext, layout: ShareLayout, ref: DockerRef
   let decision = await readDecision(layout.decision(digest));
   if (decision === undefined || decision.by !== 'operator') {
     const report = await readScanReport(layout, digest);
-    const approved = report === undefined || report.verdict === 'approve';
+    // An image without its scan report was not published by this publisher: never approved.
+    const approved = report !== undefined && report.verdict === 'approve';
     decision = {
       digest,
       reference,
       state: approved ? 'approved' : 'blocked',
       by: 'scan',
-      reasons: report === undefined ? ['not scanned (the publisher has no scanner configured)'] : report.reasons,
+      reasons: report === undefined ? ['no scan report (scan.json) in the image'] : report.reasons,
       decided: decision?.decided ?? new Date().toISOString(),
       ...(decision?.signed === undefined ? {} : { signed: decision.signed }),
     };

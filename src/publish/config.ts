@@ -7,11 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { BerthError } from '../errors.ts';
 import { ifExists } from '../fsutil.ts';
+import { SEVERITIES } from '../scan/policy.ts';
 import type { ScanPolicy, Severity } from '../scan/types.ts';
 
 export const DEFAULT_PUBLISHER_CONF = '/etc/berth/publisher.conf';
 const MAX_CONF_BYTES = 1024 * 1024;
-const SEVERITIES: readonly Severity[] = ['unknown', 'low', 'medium', 'high', 'critical'];
 
 /** One watched repository: every tag of HOST/REPO, or only the tags listed. */
 export interface WatchedRepository {
@@ -100,6 +100,8 @@ export const PUBLISHER_KEYS: Record<string, { describe: string; repeat?: boolean
   allow: { describe: 'an advisory id (or alias) that never blocks', repeat: true, set: (c, v) => void (c.scan = { ...c.scan, allow: [...c.scan.allow, v] }) },
   'osv-dir': { describe: 'directory of OSV advisories (JSON) to match packages against', set: (c, v) => void (c.scan = { ...c.scan, osvDir: v }) },
   'scan-hook': { describe: 'an external scanner command, given the rootfs path', repeat: true, set: (c, v) => void (c.scan = { ...c.scan, hooks: [...c.scan.hooks, v] }) },
+  'block-unscanned': { describe: 'block images with a package database the scan cannot read (rpm)', set: (c, v, bad) => void (c.scan = { ...c.scan, blockUnscanned: bool(v, bad) }) },
+  'scan-hook-timeout': { describe: "each scan hook's time limit (N[s|m|h|d])", set: (c, v, bad) => void (c.scan = { ...c.scan, hookTimeoutMs: seconds(v, bad) * 1000 }) },
   keep: {
     describe: 'approved digests kept per repository',
     set: (c, v, bad) => {

@@ -40,6 +40,7 @@ export async function makePublisher(ctx: OpContext, config: PublisherConfig, ext
       ...(config.registriesDir === undefined ? {} : { registriesDir: config.registriesDir }),
       ...(extra.insecurePolicy === true ? { insecurePolicy: true } : {}),
     },
+    scan: config.scan,
     ...(key === undefined ? {} : { key }),
   };
   const { publishImage } = await import('../ops/share-publish.ts');

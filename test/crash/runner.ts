@@ -22,6 +22,11 @@
  * host files (by hash) and the unit's enabled and active states; for save,
  * the output file by hash (absent, or the whole bundle: never a partial one
  * under its name), and after the re-run no FILE.tmp-PID may be left.
+ * For publish, what a host reading the share sees (crash/share.ts): the
+ * tag's ref naming a complete image (v1 before, v2 after), its signature,
+ * and no incomplete image directory; taken right after the kill, before
+ * anything runs again (hosts read the share at any moment); after the re-run
+ * nothing may be left in the share's .staging/.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -31,11 +36,13 @@ import { buildImage, pushImage } from '../fixtures/oci-image.ts';
 import { BERTH, BerthEnv } from '../harness/berth-env.ts';
 import { unusedPort } from '../harness/registry.ts';
 import type { ExecResult } from '../harness/test-host.ts';
+import { GpgHome } from '../fixtures/gpg.ts';
 import { crashAppImage, crashHostFiles, crashLoadImage, crashPullImage } from './images.ts';
+import { shareView } from './share.ts';
 
-export type CrashOp = 'load' | 'pull' | 'save' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply' | 'stack';
+export type CrashOp = 'load' | 'pull' | 'save' | 'install' | 'update' | 'rollback' | 'uninstall' | 'apply' | 'stack' | 'publish';
 /** In this order a crash point is first tried through the first operation that passes it: load before pull, as its two images reach both recovery directions. */
-export const CRASH_OPS: readonly CrashOp[] = ['load', 'pull', 'save', 'install', 'update', 'rollback', 'uninstall', 'apply', 'stack'];
+export const CRASH_OPS: readonly CrashOp[] = ['load', 'pull', 'save', 'install', 'update', 'rollback', 'uninstall', 'apply', 'stack', 'publish'];
 
 /** The crash points each operation passes, in order (NAME#N: the Nth time). */
 const POINTS: Record<CrashOp, string[]> = {
@@ -66,6 +73,11 @@ const POINTS: Record<CrashOp, string[]> = {
   ],
   // An apply that updates app1 and app2 from :a to :b as one stack.
   stack: ['stack.intent-written', 'deploy.committed#2', 'stack.staged', 'switch.restarted', 'stack.switched', 'switch.deactivated#2', 'stack.switched#2', 'stack.finished'],
+  // berth publish add of crash/pub:latest, moved from v1 (published) to v2, onto a share (a plain directory).
+  publish: [
+    'store.layer-objects', 'pipeline.layers-stored', 'pipeline.image-stored', 'pipeline.reference-set', 'publish.checked-out', 'publish.staged',
+    'publish.renamed', 'publish.signed', 'publish.decided', 'publish.ref-set',
+  ],
 };
 
 export interface CrashOptions {
@@ -107,6 +119,8 @@ type Snapshot = Record<string, string>;
 
 interface Scenario {
   names: string[];
+  /** A view of state outside berth's root, snapshotted with the rest (the share of publish). */
+  view?: () => Promise<Snapshot>;
   /** Files outside berth's root the operation writes, snapshotted by hash. */
   files?: string[];
   /** Bring the host to the operation's "before" state. */
@@ -190,6 +204,43 @@ class Trials {
     const entry = (n: string) => `  ${n}:\n    image: ${this.ref('app:a')}\n    set: { PORT: "${this.ports[n]}", RECEIVER: "${n}" }\n`;
     await fs.writeFile(this.planFile, `version: 1\ndefaults:\n  tlsVerify: false\ncontainers:\n${entry('app1')}${entry('app2')}`);
     await fs.writeFile(this.planFile.replace('.yaml', '-b.yaml'), (await fs.readFile(this.planFile, 'utf8')).replaceAll(this.ref('app:a'), this.ref('app:b')));
+    if (this.ops.includes('publish')) {
+      const gpg = await GpgHome.create();
+      try {
+        const fpr = await gpg.generateKey('crash publisher', 'publisher@berth.example', 'ed25519');
+        await fs.writeFile(this.publishKey, await gpg.exportSecret(fpr));
+      } finally {
+        await gpg.cleanup();
+      }
+      // v1 and v2 of crash/pub: layers of their own, big enough for a random kill to land mid-import.
+      await pushImage(await buildImage(env.layout, 'pub-v1', crashPullImage()), env.registry.host, 'crash/pub', 'v1');
+      await pushImage(await buildImage(env.layout, 'pub-v2', crashPullImage()), env.registry.host, 'crash/pub', 'v2');
+    }
+  }
+
+  private get share(): string {
+    return path.join(this.env.work, 'share');
+  }
+
+  private get publishKey(): string {
+    return path.join(this.env.work, 'publisher.key');
+  }
+
+  /** The share with crash/pub:latest published at v1, and the registry's :latest moved to v2. */
+  private async publishedV1(): Promise<void> {
+    const { env } = this;
+    await fs.rm(this.share, { recursive: true, force: true });
+    const skopeo = (from: string) =>
+      env.host.exec('skopeo', ['copy', '--insecure-policy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${env.registry.host}/crash/pub:${from}`, `docker://${env.registry.host}/crash/pub:latest`]);
+    const c1 = await skopeo('v1');
+    if (c1.code !== 0) throw new Error(`setup: skopeo copy exited ${c1.code}: ${c1.stderr.trim()}`);
+    await this.must(this.publishArgs(), 'setup');
+    const c2 = await skopeo('v2');
+    if (c2.code !== 0) throw new Error(`setup: skopeo copy exited ${c2.code}: ${c2.stderr.trim()}`);
+  }
+
+  private publishArgs(): string[] {
+    return ['publish', 'add', '--share', this.share, '--key', this.publishKey, '--policy', this.env.policy, '--tls-verify=false', this.ref('pub:latest')];
   }
 
   private loadRefs(): string[] {
@@ -288,6 +339,17 @@ class Trials {
         return { names: ['app'], args: ['uninstall', 'app'], setup: () => this.freshA() };
       case 'apply':
         return { names: ['app1', 'app2'], args: ['apply', this.planFile, '--settle', '0.5'], setup: async () => this.uninstall('app', 'app1', 'app2') };
+      case 'publish':
+        return {
+          names: [],
+          view: () => shareView(this.share, `${this.env.registry.host}/crash/pub/latest`, 'crash/pub'),
+          args: this.publishArgs(),
+          setup: () => this.publishedV1(),
+          check: async () => {
+            const left = await fs.readdir(path.join(this.share, '.staging'));
+            if (left.length > 0) throw new Error(`the re-run of berth publish left ${left.join(', ')} in the share's .staging`);
+          },
+        };
       case 'stack':
         return {
           names: ['app1', 'app2'],
@@ -303,8 +365,8 @@ class Trials {
     }
   }
 
-  private async snapshot(names: string[], files: string[] = []): Promise<Snapshot> {
-    const snap: Snapshot = {};
+  private async snapshot(names: string[], files: string[] = [], view?: () => Promise<Snapshot>): Promise<Snapshot> {
+    const snap: Snapshot = view === undefined ? {} : await view();
     const images = JSON.parse((await this.must(['images', '--json'], 'snapshot')).stdout) as { digest: string; references: string[] }[];
     snap['images'] = images.map((i) => `${i.digest} ${[...i.references].sort().join(',')}`).sort().join('\n');
     for (const f of files) {
@@ -381,7 +443,7 @@ echo "@@"`,
     try {
       const sc = this.scenario(op);
       await sc.setup();
-      const before = await this.snapshot(sc.names, sc.files);
+      const before = await this.snapshot(sc.names, sc.files, sc.view);
       let r: ExecResult;
       if (kill === 'random') {
         // Anywhere in a normal run of this operation, mostly past berth's start-up (its first fifth).
@@ -394,9 +456,11 @@ echo "@@"`,
       }
       result.killed = r.code === 137;
       if (!result.killed && r.code !== 0) throw new Error(`the operation failed on its own (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      // What a reader sees at the moment of the kill, before anything recovers (hosts never wait for the publisher).
+      const seen = sc.view === undefined ? undefined : await sc.view();
       const v = await this.berth(['verify']);
       if (v.code !== 0) throw new Error(`berth verify exited ${v.code} after the kill: ${(v.stdout + v.stderr).trim().split('\n').filter((l) => /problem|error/.test(l)).slice(0, 4).join(' | ')}`);
-      const mid = await this.snapshot(sc.names, sc.files);
+      const mid = { ...(await this.snapshot(sc.names, sc.files)), ...seen };
       const rerunStart = Date.now();
       const again = await this.berth(sc.args);
       const done = op === 'install' && !sameSnapshot(mid, before);
@@ -410,7 +474,7 @@ echo "@@"`,
         if (again.code !== 0) throw new Error(`re-running berth ${sc.args[0]} exited ${again.code}: ${again.stderr.trim().split('\n').slice(-3).join(' | ')}`);
         // The longest unkilled run seen (a re-run after a completed operation is a quick no-op).
         this.opDurations.set(op, Math.max(this.opDurations.get(op) ?? 0, (Date.now() - rerunStart) / 1000));
-        const after = await this.snapshot(sc.names, sc.files);
+        const after = await this.snapshot(sc.names, sc.files, sc.view);
         result.landed = compare(op, before, mid, after);
         await sc.check?.();
         if (op === 'install') this.learned.set(op, after);

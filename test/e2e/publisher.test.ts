@@ -15,6 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GpgHome } from '../fixtures/gpg.ts';
 import { buildImage, pushImage } from '../fixtures/oci-image.ts';
+import { debianTestImage, OSV_FIXTURE_DIR } from '../fixtures/scan-images.ts';
 import { TestRegistry, unusedPort } from '../harness/registry.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -283,5 +284,44 @@ describe('berth publish', () => {
     assert.equal(await fs.readFile(path.join(rshare, 'refs', registry.host, 'ret', 'latest'), 'utf8'), `${d3}\n`);
     const verify = await berth(['verify', '--root', rshare]);
     assert.equal(verify.code, 0, `the share's store is consistent after gc: ${verify.stdout}${verify.stderr}`);
+  });
+  it('an image with a package the OSV fixture lists at a blocked severity is blocked: status names the advisory, no signature, no ref', async () => {
+    const sshare = path.join(work, 'share-scan');
+    const conf = path.join(work, 'scan.conf');
+    await fs.writeFile(conf, [`share=${sshare}`, `key=${secretKey}`, `osv-dir=${OSV_FIXTURE_DIR}`, 'block-at=high', 'tls-verify=false', ''].join('\n'));
+    const clean = await buildImage(path.join(work, 'oci'), 'clean', { layers: [[{ path: 'etc/clean', content: 'no packages\n' }]] });
+    const dclean = await pushImage(clean, registry.host, 'scanned', 'clean');
+    const vuln = await buildImage(path.join(work, 'oci'), 'vuln', debianTestImage());
+    const dvuln = await pushImage(vuln, registry.host, 'scanned', 'vuln');
+
+    const ok = await berth(['publish', 'add', '--config', conf, '--insecure-policy', `docker://${registry.host}/scanned:clean`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await fs.readFile(path.join(sshare, 'refs', registry.host, 'scanned', 'clean'), 'utf8'), `${dclean}\n`);
+
+    const r = await berth(['publish', 'add', '--config', conf, '--insecure-policy', '--json', `docker://${registry.host}/scanned:vuln`]);
+    assert.equal(r.code, 0, `publishing a blocked image is not an error of the publisher: ${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { decision: { state: string; reasons: string[] } };
+    assert.equal(out.decision.state, 'blocked');
+    assert.ok(out.decision.reasons.some((x) => x.includes('BERTH-TEST-0001')), out.decision.reasons.join('\n'));
+    const dir = path.join(sshare, 'images', dirOf(dvuln));
+    const sbom = JSON.parse(await fs.readFile(path.join(dir, 'sbom.cdx.json'), 'utf8')) as { bomFormat: string; components: { name: string }[] };
+    assert.equal(sbom.bomFormat, 'CycloneDX');
+    assert.ok(sbom.components.some((c) => c.name === 'openssl'));
+    await assert.rejects(fs.access(path.join(sshare, 'refs', registry.host, 'scanned', 'vuln')), 'a blocked image gets no ref');
+    await assert.rejects(fs.access(path.join(sshare, 'sigstore', `scanned@${dvuln.replace(':', '=')}`)), 'and no approval signature');
+
+    const status = await berth(['publish', 'status', '--config', conf]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`${dvuln.slice(0, 19)}\\s+${registry.host.replace(/[.]/g, '\\.')}/scanned:vuln\\s+blocked\\s+scan\\s+BERTH-TEST-0001\\(critical\\),BERTH-TEST-0006\\(medium\\),BERTH-TEST-0002\\(low\\)`));
+    assert.match(status.stdout, /blocked: BERTH-TEST-0001 \(critical\) in libssl3/);
+    const json = JSON.parse((await berth(['publish', 'status', '--config', conf, '--json'])).stdout) as { digest: string; state: string; findings: { id: string; severity: string }[] }[];
+    const e = json.find((x) => x.digest === dvuln)!;
+    assert.equal(e.state, 'blocked');
+    assert.deepEqual([...new Set(e.findings.map((f) => f.id))].sort(), ['BERTH-TEST-0001', 'BERTH-TEST-0002', 'BERTH-TEST-0006']);
+    assert.equal(json.find((x) => x.digest === dclean)!.state, 'approved');
+
+    // A host requiring the publisher's key refuses it from the registry too.
+    const pulled = await berth(['pull', ...(await hostPolicy('scan')), `docker://${registry.host}/scanned:vuln`]);
+    assert.equal(pulled.code, 8, pulled.stderr);
   });
 });
