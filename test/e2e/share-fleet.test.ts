@@ -114,14 +114,18 @@ describe('a fleet on a shared store (GlusterFS)', () => {
       const dir = path.join(work, `host${i}`);
       await fs.mkdir(path.join(dir, 'registries.d'), { recursive: true });
       await fs.writeFile(path.join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: publicKey }] } } }));
-      // From the registry too, approvals are the share's signatures.
-      await fs.writeFile(path.join(dir, 'registries.d', 'share.yaml'), `docker:\n  ${registry.host}:\n    lookaside: file://${gluster.ro}/sigstore\n`);
+      // From the registry too, approvals are the publisher's signatures: host0 reads them on
+      // its ro mount of the share; host1 from another copy (here the publisher's own mount),
+      // as a fleet would from an HTTP look-aside, so its pulls still find them with the share gone.
+      const sigstore = i === 0 ? path.join(gluster.ro, 'sigstore') : path.join(gluster.rw, 'sigstore');
+      await fs.writeFile(path.join(dir, 'registries.d', 'share.yaml'), `docker:\n  ${registry.host}:\n    lookaside: file://${sigstore}\n`);
     }
     hosts.push(...(await Promise.all([TestHost.start(), TestHost.start()])));
+    // Repositories pushed later start as "not found": a short backoff keeps polling them.
     const conf = path.join(work, 'publisher.conf');
     await fs.writeFile(
       conf,
-      [`share=${gluster.rw}`, `repository=${registry.host}/big`, `repository=${registry.host}/vuln`, `repository=${registry.host}/small`, 'poll-interval=2s', `key=${secretKey}`, 'block-at=high', `osv-dir=${OSV_FIXTURE_DIR}`, 'tls-verify=false', ''].join('\n'),
+      [`share=${gluster.rw}`, `repository=${registry.host}/big`, `repository=${registry.host}/vuln`, `repository=${registry.host}/small`, 'poll-interval=2s', 'poll-max-backoff=4s', `key=${secretKey}`, 'block-at=high', `osv-dir=${OSV_FIXTURE_DIR}`, 'tls-verify=false', ''].join('\n'),
     );
     publisher = new Publisher(spawn(process.execPath, [BERTH, 'publish', 'run', '--config', conf, '--insecure-policy'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   });
