@@ -18,7 +18,7 @@ busdir=$D/etc/dbus-1/system.d
 mandir=$D/usr/local/share/man/man8
 compdir=$D/usr/local/share/bash-completion/completions
 docdir=$D/usr/local/share/doc/berth
-units="units/berth-agent.service units/berth-auto-update.service units/berth-auto-update.timer packaging/berth-apply.service"
+units="units/berth-agent.service units/berth-auto-update.service units/berth-auto-update.timer units/berth-publisher.service packaging/berth-apply.service"
 
 die() { echo "berth install: $*" >&2; exit 1; }
 systemd_running() { [ -z "$D" ] && [ -d /run/systemd/system ]; }

@@ -88,6 +88,18 @@ export const pages = {
     description: ['Serves berth\'s operations on the system bus as org.berth.Manager1, for management tools; only root may change state (the bus policy /usr/share/dbus-1/system.d/org.berth.Manager1.conf). berth-agent.service runs it.'],
     files: [STATE, ['/usr/share/dbus-1/system.d/org.berth.Manager1.conf', 'Who may call the agent.']],
   },
+  publish: {
+    description: [
+      'The publisher of a shared store: on one host (the only one that mounts the share read-write) it watches registry repositories, by polling their tag lists and by docker-distribution\'s notifications, and publishes each new image once: the publisher\'s trust policy, the pull, a hard-linked checkout into the share, a scan (package inventory, SBOM, OSV advisories, hooks), a decision, and for approved images a signature by the publisher\'s key in the share\'s look-aside store. Hosts with shared-store= in berth.conf run images from the share read-only; a host whose policy requires the publisher\'s key accepts only approved images, from the share or from the registry.',
+      '`berth publish run` is the service (berth-publisher.service); `berth publish add IMAGE` publishes one image now; `berth publish status` lists every image on the share with its decision and findings; `berth publish approve` and `berth publish block` decide by hand (block removes the approval signature and moves the tag back to the previous approved digest). See docs/publisher.md.',
+    ],
+    files: [
+      ['/etc/berth/publisher.conf', 'The publisher\'s configuration: share=, repository=, poll-interval=, listen=, token-file=, key=, the scan policy (block-at=, allow=, osv-dir=, scan-hook=), keep= and grace= (retention).'],
+      ['SHARE/', 'The shared store: berth-share.json, images/ALG-HEX/ (rootfs/, manifest.json, config.json, image.json, sbom.cdx.json, scan.json), refs/REGISTRY/REPO/TAG, sigstore/, decisions/, retired/.'],
+      POLICY,
+      REGD,
+    ],
+  },
   'ready-check': { description: ['Waits until a container answers its readiness probe, or the probe\'s timeout passes (exit status 7). Rendered units run it as ExecStartPost=; it is not meant to be run by hand.'] },
 };
 
