@@ -75,6 +75,13 @@ export const pages = {
   rmi: { description: ['Removes an image reference; removing by digest removes the image. Layers are freed by berth prune.'] },
   prune: { description: ['Frees the images, layers and objects no reference and no installed container uses.'] },
   verify: { description: ['Finishes or undoes interrupted operations, re-hashes every object in the store, and checks each installed container\'s deployment against its image. Exits non-zero when something is wrong.'] },
+  scan: {
+    description: [
+      'Scans a stored image (checked out for the scan, then removed) or, with --rootfs, an unpacked one. It reads the OS package databases (dpkg\'s status and status.d, apk\'s installed database; an rpm database is reported as not scanned), matches the packages against an offline advisory database in OSV format (--osv DIR, a directory of OSV JSON files the operator keeps current), runs the scanner hooks (--hook CMD, each run as CMD ROOTFS; exit 0 and JSON findings on standard output, anything else fails the scan), and applies the policy: findings at or above --block-at block unless --allow names their ID or an alias.',
+      'Exit status 0 approves; 10 (blocked) means the policy blocks the image, or the scan could not be completed: an invalid advisory file, a failed hook or a malformed package database never approves. --sbom writes a CycloneDX 1.5 JSON SBOM; --json prints the whole report. See docs/scanning.md for the hook contract and how severities are chosen.',
+    ],
+    files: [STATE],
+  },
   mount: { description: ['Mounts a stored image read-only on DIR (an overlay of its layers), to look into it.'] },
   umount: { description: ['Unmounts a directory berth mount mounted.'] },
   sign: { description: ['Signs a registry image\'s manifest with an OpenPGP secret key exported from GnuPG (--key; simple signing, as skopeo and podman verify it) and writes the signature into the image\'s look-aside signature store (registries.d).'], files: [REGD, POLICY] },

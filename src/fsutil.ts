@@ -5,7 +5,7 @@
  * error (EACCES, EIO, ELOOP… are not "nothing there").
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from './durable.ts';
@@ -165,5 +165,37 @@ export async function readRegularFile(file: string, cap: number, expected?: Stat
     return buf.subarray(0, n);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * readRegularFile's synchronous twin, for many small files in a row (an
+ * advisory database: tens of thousands of files, where the promise API's
+ * per-call overhead is most of the time). Same flags, checks and refusals.
+ */
+export function readRegularFileSync(file: string, cap: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    if (errnoCode(e) === 'ELOOP') throw new FileRefusedError('symlink', 'a symbolic link');
+    throw e;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new FileRefusedError('not-regular', describeFileType(st));
+    if (st.size > cap) throw new FileRefusedError('too-large', `${st.size} bytes`);
+    const buf = Buffer.alloc(Math.min(st.size, cap) + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) break;
+    }
+    if (n > cap) throw new FileRefusedError('too-large', `more than ${cap} bytes`);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -23,6 +23,7 @@ import { readyCheckCommand } from './ready-check.ts';
 import { rmiCommand } from './rmi.ts';
 import { rollbackCommand } from './rollback.ts';
 import { saveCommand } from './save.ts';
+import { scanCommand } from './scan.ts';
 import { signCommand } from './sign.ts';
 import { statusCommand } from './status.ts';
 import { trustCommand } from './trust.ts';
@@ -50,6 +51,7 @@ export const commands: CommandModule<any, any>[] = [
   rmiCommand,
   pruneCommand,
   verifyCommand,
+  scanCommand,
   mountCommand,
   umountCommand,
   signCommand,
@@ -73,6 +75,7 @@ export const exitCodes: [number, string, string][] = [
   [ExitCode.startFailed, 'start failed', 'systemd could not start or stop the unit, or its readiness probe did not pass.'],
   [ExitCode.untrusted, 'untrusted', 'The trust policy (or registries.conf) rejects the image.'],
   [ExitCode.host, 'host not ready', 'Not root, no OCI runtime, or no system bus.'],
+  [ExitCode.blocked, 'blocked', 'berth scan: the scan policy blocks the image, or the scan could not be completed (a broken advisory database, a failed hook, an unreadable package database).'],
 ];
 
 export const epilog = `Exit codes: ${exitCodes.map(([n, w]) => `${n} ${w}`).join(', ')} (see berth(8)).`;

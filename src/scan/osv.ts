@@ -22,14 +22,16 @@
  * Severity (the highest of what the advisory says wins, so that no source
  * can lower another): affected[].ecosystem_specific.severity or .urgency
  * (Debian's urgency), affected[].database_specific.severity,
- * database_specific.severity (GHSA-style), the CVSS v3 base rating of
- * each severity[] entry of type CVSS_V3, and the word of a severity[] entry
- * of type Ubuntu (other types, e.g. CVSS_V4, are not scored). An advisory that gives none is "unknown".
+ * database_specific.severity (GHSA-style), and of each severity[] entry
+ * (top level and per affected entry) the CVSS v3 base rating (type
+ * CVSS_V3) or the word (type Ubuntu); other types (CVSS_V4, CVSS_V2) are
+ * not scored. An advisory that gives none is "unknown".
  */
+import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.ts';
-import { describeFileType, FileRefusedError, readRegularFile } from '../fsutil.ts';
+import { FileRefusedError, readRegularFileSync } from '../fsutil.ts';
 import { isJsonObject, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from '../strict-json.ts';
 import { cvss3BaseScore, ratingOf } from './cvss.ts';
 import type { Finding, InstalledPackage, Severity } from './types.ts';
@@ -145,6 +147,24 @@ function specificSeverities(o: JsonObject | undefined, what: string): Severity[]
   return out;
 }
 
+/** A severity[] list (top level, or per affected entry since OSV 1.5): CVSS_V3 vectors scored, Ubuntu's words read, other types not scored. */
+function scoredSeverities(v: JsonValue | undefined, what: string): Severity[] {
+  const out: Severity[] = [];
+  for (const [i, s] of arr(v, what).entries()) {
+    const o = obj(s, `${what}[${i}]`)!;
+    const type = str(o['type'], `${what}[${i}].type`, 64);
+    const score = str(o['score'], `${what}[${i}].score`, 300);
+    if (type === 'CVSS_V3') {
+      const base = cvss3BaseScore(score);
+      if (base === undefined) throw new Invalid(`${what}[${i}].score is not a CVSS v3 vector`);
+      out.push(ratingOf(base));
+    } else if (type === 'Ubuntu') {
+      out.push(severityWord(score, `${what}[${i}].score`)!);
+    }
+  }
+  return out;
+}
+
 /** One advisory document; undefined when withdrawn. Throws Invalid saying what is wrong. */
 export function parseAdvisory(doc: JsonValue, file: string): OsvAdvisory | undefined {
   if (!isJsonObject(doc)) throw new Invalid('not a JSON object');
@@ -156,19 +176,10 @@ export function parseAdvisory(doc: JsonValue, file: string): OsvAdvisory | undef
   }
   const aliases = arr(doc['aliases'], 'aliases').map((a, i) => str(a, `aliases[${i}]`, 200));
   const summary = optStr(doc['summary'], 'summary', 64 * 1024) ?? optStr(doc['details'], 'details', 1024 * 1024)?.split('\n')[0];
-  const severities = specificSeverities(obj(doc['database_specific'], 'database_specific'), 'database_specific');
-  for (const [i, s] of arr(doc['severity'], 'severity').entries()) {
-    const o = obj(s, `severity[${i}]`)!;
-    const type = str(o['type'], `severity[${i}].type`, 64);
-    const score = str(o['score'], `severity[${i}].score`, 300);
-    if (type === 'CVSS_V3') {
-      const base = cvss3BaseScore(score);
-      if (base === undefined) throw new Invalid(`severity[${i}].score is not a CVSS v3 vector`);
-      severities.push(ratingOf(base));
-    } else if (type === 'Ubuntu') {
-      severities.push(severityWord(score, `severity[${i}].score`)!);
-    }
-  }
+  const severities = [
+    ...specificSeverities(obj(doc['database_specific'], 'database_specific'), 'database_specific'),
+    ...scoredSeverities(doc['severity'], 'severity'),
+  ];
   const affected: OsvAffected[] = [];
   for (const [i, a] of arr(doc['affected'], 'affected').entries()) {
     const where = `affected[${i}]`;
@@ -195,6 +206,7 @@ export function parseAdvisory(doc: JsonValue, file: string): OsvAdvisory | undef
     const sev = [
       ...specificSeverities(obj(o['ecosystem_specific'], `${where}.ecosystem_specific`), `${where}.ecosystem_specific`),
       ...specificSeverities(obj(o['database_specific'], `${where}.database_specific`), `${where}.database_specific`),
+      ...scoredSeverities(o['severity'], `${where}.severity`),
     ];
     affected.push({ ecosystem, name, ranges, versions, severities: sev });
   }
@@ -205,60 +217,75 @@ function dbFailed(message: string, cause?: unknown): BerthError {
   return new BerthError('SCAN_FAILED', message, { hint: 'fix or replace the advisory database (--osv DIR); a scan never approves with a broken one', cause });
 }
 
+/** Advisory files read between two turns of the event loop (reads are synchronous: see readRegularFileSync). */
+const FILES_PER_TURN = 256;
+
 /** Load every advisory under `dir`. Throws SCAN_FAILED for a missing directory or any invalid file. */
 export async function loadOsvDatabase(dir: string, limits: OsvLimits = DEFAULT_OSV_LIMITS): Promise<OsvDatabase> {
-  const db: OsvDatabase = { index: new Map(), advisories: 0, files: 0 };
-  let totalBytes = 0;
-  const walk = async (sub: string, depth: number): Promise<void> => {
-    let names: string[];
-    try {
-      names = (await fs.readdir(sub)).sort();
-    } catch (e) {
-      throw dbFailed(`cannot read the advisory directory ${sub}: ${(e as Error).message}`, e);
-    }
-    for (const name of names) {
-      const file = path.join(sub, name);
-      const st = await fs.lstat(file);
-      if (st.isDirectory()) {
-        if (depth >= limits.depth) throw dbFailed(`advisory directory ${file} is nested deeper than ${limits.depth} levels`);
-        await walk(file, depth + 1);
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
-      if (++db.files > limits.files) throw dbFailed(`advisory directory ${dir} has more than ${limits.files} files`);
-      let bytes: Buffer;
-      try {
-        bytes = await readRegularFile(file, limits.fileBytes, st);
-      } catch (e) {
-        if (e instanceof FileRefusedError) {
-          throw dbFailed(`advisory ${file}: ${e.why === 'too-large' ? `too large (${e.detail}, the limit is ${limits.fileBytes} bytes)` : `it is ${e.why === 'not-regular' ? e.detail : describeFileType(st)}`}`);
-        }
-        throw dbFailed(`cannot read advisory ${file}: ${(e as Error).message}`, e);
-      }
-      totalBytes += bytes.length;
-      if (totalBytes > limits.totalBytes) throw dbFailed(`advisory directory ${dir} holds more than ${limits.totalBytes} bytes`);
-      let advisory: OsvAdvisory | undefined;
-      try {
-        advisory = parseAdvisory(parseStrictJson(bytes), file);
-      } catch (e) {
-        if (e instanceof Invalid || e instanceof JsonSyntaxError) throw dbFailed(`invalid advisory ${file}: ${e.message}`);
-        throw e;
-      }
-      if (advisory === undefined) continue;
-      db.advisories++;
-      const keys = new Set(advisory.affected.map((a) => indexKey(baseEcosystem(a.ecosystem), a.name)));
-      for (const key of keys) {
-        const list = db.index.get(key);
-        if (list) list.push(advisory);
-        else db.index.set(key, [advisory]);
-      }
-    }
-  };
   const st = await fs.stat(dir).catch((e: unknown) => {
     throw dbFailed(`cannot read the advisory directory ${dir}: ${(e as Error).message}`, e);
   });
   if (!st.isDirectory()) throw dbFailed(`the advisory database ${dir} is not a directory`);
+
+  // First the file list (sorted, so the index's order does not depend on timing), then the files.
+  const files: string[] = [];
+  const walk = async (sub: string, depth: number): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = (await fs.readdir(sub, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (e) {
+      throw dbFailed(`cannot read the advisory directory ${sub}: ${(e as Error).message}`, e);
+    }
+    for (const entry of entries) {
+      const file = path.join(sub, entry.name);
+      if (entry.isDirectory()) {
+        if (depth >= limits.depth) throw dbFailed(`advisory directory ${file} is nested deeper than ${limits.depth} levels`);
+        await walk(file, depth + 1);
+        continue;
+      }
+      if (!entry.name.endsWith('.json')) continue;
+      if (files.length >= limits.files) throw dbFailed(`advisory directory ${dir} has more than ${limits.files} files`);
+      files.push(file);
+    }
+  };
   await walk(dir, 0);
+
+  const parsed: (OsvAdvisory | undefined)[] = new Array(files.length);
+  let totalBytes = 0;
+  for (const [i, file] of files.entries()) {
+    // Synchronous small reads, with a turn of the event loop now and then so a long-running caller (the publisher) stays responsive.
+    if (i % FILES_PER_TURN === FILES_PER_TURN - 1) await new Promise((resolve) => setImmediate(resolve));
+    let bytes: Buffer;
+    try {
+      // O_NOFOLLOW: a symlink in place of an advisory is refused, never followed.
+      bytes = readRegularFileSync(file, limits.fileBytes);
+    } catch (e) {
+      if (e instanceof FileRefusedError) {
+        throw dbFailed(`advisory ${file}: ${e.why === 'too-large' ? `too large (${e.detail}, the limit is ${limits.fileBytes} bytes)` : `it is ${e.detail}`}`);
+      }
+      throw dbFailed(`cannot read advisory ${file}: ${(e as Error).message}`, e);
+    }
+    totalBytes += bytes.length;
+    if (totalBytes > limits.totalBytes) throw dbFailed(`advisory directory ${dir} holds more than ${limits.totalBytes} bytes`);
+    try {
+      parsed[i] = parseAdvisory(parseStrictJson(bytes), file);
+    } catch (e) {
+      if (e instanceof Invalid || e instanceof JsonSyntaxError) throw dbFailed(`invalid advisory ${file}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  const db: OsvDatabase = { index: new Map(), advisories: 0, files: files.length };
+  for (const advisory of parsed) {
+    if (advisory === undefined) continue;
+    db.advisories++;
+    const keys = new Set(advisory.affected.map((a) => indexKey(baseEcosystem(a.ecosystem), a.name)));
+    for (const key of keys) {
+      const list = db.index.get(key);
+      if (list) list.push(advisory);
+      else db.index.set(key, [advisory]);
+    }
+  }
   return db;
 }
 

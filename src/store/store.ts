@@ -256,6 +256,25 @@ export class Store {
   }
 
   /**
+   * A checkout of the image (as `checkout`) in a fresh staging directory of
+   * the store, for reading it once (berth scan): `dispose` removes it. A
+   * process killed before disposing leaves it as stale staging, which the
+   * next Store.open clears.
+   */
+  async checkoutTemporary(manifestDigest: Digest, options: CheckoutOptions = {}): Promise<{ rootfs: string; dispose: () => Promise<void> }> {
+    const staging = await makeStaging(this.d.tmp, 'checkout');
+    const dispose = (): Promise<void> => rm(staging, { recursive: true, force: true });
+    try {
+      const rootfs = join(staging, 'rootfs');
+      await this.checkout(manifestDigest, rootfs, options);
+      return { rootfs, dispose };
+    } catch (e) {
+      await dispose();
+      throw e;
+    }
+  }
+
+  /**
    * Remove images not in `keep` and without references; then layer records
    * no kept image uses; then objects no kept layer uses. Returns what was freed.
    */

@@ -1,5 +1,5 @@
 /** Small helpers shared by the harness modules and tests. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 /** Resolves true when `p` settles, false after `ms`; the timer is cleared either way (no dangling timer keeps the test process alive). */
 export function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -21,4 +21,24 @@ export function sleepSync(ms: number): void {
 /** Whether `command --version` runs here: for tests that skip without a host tool. */
 export function hasCommand(command: string): boolean {
   return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+export interface CommandRun {
+  /** the exit status; 128 when killed by a signal */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `cmd` to its end whatever its exit status, collecting its output; SIGKILLed after `timeoutMs`. */
+export function runCommand(cmd: string, args: string[], timeoutMs = 300_000): Promise<CommandRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+  });
 }

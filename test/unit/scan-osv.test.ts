@@ -187,6 +187,12 @@ describe('matchPackages', () => {
     assert.equal(f?.severity, 'high');
   });
 
+  it('scores a CVSS vector given per affected entry (OSV 1.5+)', async () => {
+    const base = (advisory().affected as Record<string, unknown>[])[0]!;
+    const dir = await osvDir({ 'a.json': JSON.stringify(advisory({ affected: [{ ...base, severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N' }] }] })) });
+    assert.equal(matchPackages(await loadOsvDatabase(dir), [deb('openssl', '3.0.0-1')])[0]?.severity, 'high');
+  });
+
   it('gives "unknown" when an advisory says nothing about severity', async () => {
     const dir = await osvDir({ 'a.json': JSON.stringify(advisory()) });
     assert.equal(matchPackages(await loadOsvDatabase(dir), [deb('openssl', '3.0.0-1')])[0]?.severity, 'unknown');
