@@ -24,8 +24,10 @@ export interface BigImageSpec {
   files: number;
   bytes: number;
   architecture: string;
-  /** A static busybox binary to put at /bin/busybox (top layer). */
+  /** A static busybox binary to put at /bin/busybox (top layer), with the mount points a runtime needs. */
   busybox?: string;
+  /** Fully pseudo-random (incompressible) file content instead of half text. */
+  random?: boolean;
 }
 
 /**
@@ -56,13 +58,13 @@ function prng(seed: number) {
 
 const TEXT = Buffer.from('lorem ipsum dolor sit amet, consectetur adipiscing elit; sed do eiusmod tempor incididunt ut labore\n');
 
-function content(size: number, seed: number): Buffer {
+function content(size: number, seed: number, random = false): Buffer {
   const rnd = prng(seed);
   const buf = Buffer.allocUnsafe(size);
   let i = 0;
   while (i < size) {
     const run = Math.min(size - i, 64 + (rnd() % 192));
-    if (rnd() & 1) for (let j = 0; j < run; j++) buf[i + j] = rnd() & 0xff;
+    if (random || rnd() & 1) for (let j = 0; j < run; j++) buf[i + j] = rnd() & 0xff;
     else for (let j = 0; j < run; j++) buf[i + j] = TEXT[(i + j) % TEXT.length]!;
     i += run;
   }
@@ -113,7 +115,7 @@ export async function buildBigImage(layout: string, tag: string, spec: BigImageS
       }
       const rnd = prng(fileNo + 1);
       const size = Math.max(1, Math.round(avg * (0.25 + (rnd() % 1000) / 666)));
-      const data = content(size, fileNo + 7);
+      const data = content(size, fileNo + 7, spec.random);
       await new Promise<void>((resolve, reject) => p.entry({ name: `${dir}/f${fileNo}.so`, mode: fileNo % 10 === 0 ? 0o755 : 0o644, mtime, uid: 0, gid: 0 }, data, (e) => (e ? reject(e) : resolve())));
     }
     if (spec.busybox && li === shares.length - 1) {
@@ -121,6 +123,8 @@ export async function buildBigImage(layout: string, tag: string, spec: BigImageS
       const binary = await fs.readFile(spec.busybox);
       await new Promise<void>((resolve, reject) => p.entry({ name: 'bin/busybox', mode: 0o755, mtime, uid: 0, gid: 0 }, binary, (e) => (e ? reject(e) : resolve())));
       for (const applet of ['sh', 'sleep']) p.entry({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox', mode: 0o777, mtime, uid: 0, gid: 0 });
+      // A runtime cannot create mount points in a read-only rootfs (one on a shared store).
+      for (const d of ['proc', 'sys', 'dev', 'run', 'tmp']) p.entry({ name: `${d}/`, type: 'directory', mode: 0o755, mtime, uid: 0, gid: 0 });
     }
     p.finalize();
     await done;

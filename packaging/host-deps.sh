@@ -5,8 +5,9 @@ set -eu
 
 # gcc + libc6-dev: the corpus tests compile their notify-exec stand-in statically (libc.a is in libc6-dev,
 # which gcc only recommends); lintian, mandoc, groff-base, man-db: the package and man page tests;
-# python3-nacl: the cosign key tests check berth's key format against PyNaCl.
-PKGS="runc crun docker-registry skopeo gnupg busybox-static etcd-server etcd-client dbus systemd iproute2 util-linux umoci ostree zstd attr gcc libc6-dev lintian mandoc groff-base man-db python3-nacl"
+# python3-nacl: the cosign key tests check berth's key format against PyNaCl;
+# glusterfs-server, glusterfs-client: the shared store tests (a real distributed filesystem, test/harness/gluster.ts).
+PKGS="runc crun docker-registry skopeo gnupg busybox-static etcd-server etcd-client dbus systemd iproute2 util-linux umoci ostree zstd attr gcc libc6-dev lintian mandoc groff-base man-db python3-nacl glusterfs-server glusterfs-client"
 
 missing=""
 for p in $PKGS; do

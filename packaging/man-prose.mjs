@@ -6,6 +6,8 @@
 
 export const environment = [
   ['BERTH_ROOT', 'berth\'s state directory, when --root is not given (default /var/lib/berth; the package\'s wrapper sets it from root= in /etc/berth/berth.conf).'],
+  ['BERTH_SHARED_STORE', 'A shared store (what berth publish writes), mounted read-only: install, update and apply run the images it holds and approves from it, fetching no blob (the trust policy still decides). The wrapper sets it from shared-store= in /etc/berth/berth.conf.'],
+  ['BERTH_SHARED_STORE_FALLBACK', 'pull (default) or refuse: what install, update and apply do when the shared store is missing, hung or lacks the image. The wrapper sets it from shared-store-fallback= in /etc/berth/berth.conf.'],
   ['BERTH_MIN_RATE', 'The slowest registry transfer berth waits for, BYTES/SECONDS (a read averaging less over that window fails with exit status 4); 0 turns the floor off. The wrapper sets it from min-rate= in /etc/berth/berth.conf.'],
   ['BERTH_REGISTRIES_CONF', 'The registries.conf to read instead of /etc/containers/registries.conf (short names, mirrors, blocked registries).'],
   ['REGISTRY_AUTH_FILE', 'A containers-auth.json(5) file with registry credentials, read before $XDG_RUNTIME_DIR/containers/auth.json (or /run/containers/UID/auth.json), $XDG_CONFIG_HOME/containers/auth.json and $DOCKER_CONFIG/config.json (~/.docker/config.json).'],
@@ -16,7 +18,7 @@ export const environment = [
 ];
 
 const STATE = ['/var/lib/berth', 'berth\'s state (or $BERTH_ROOT): the image store, the installed containers (containers/NAME.0 and NAME.1, the two slots, and the NAME link to the live one), interrupted-operation records and the lock.'];
-const CONF = ['/etc/berth/berth.conf', 'Package defaults read by the berth wrapper: root= and min-rate= (see ENVIRONMENT).'];
+const CONF = ['/etc/berth/berth.conf', 'Package defaults read by the berth wrapper: root=, min-rate=, shared-store= and shared-store-fallback= (see ENVIRONMENT).'];
 const POLICY = ['/etc/containers/policy.json', 'The trust policy: which images are accepted, and whose signatures they need (containers-policy.json(5)).'];
 const REGD = ['/etc/containers/registries.d/', 'Where each registry\'s look-aside signature store is (containers-registries.d(5)).'];
 const REGCONF = ['/etc/containers/registries.conf', 'Short-name search, mirrors and blocked registries (containers-registries.conf(5)).'];

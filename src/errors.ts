@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'KEY_INVALID'
   | 'KEY_PASSWORD'
   | 'CONFIG_INVALID'
+  | 'SHARE_UNAVAILABLE'
   | 'SCAN_BLOCKED'
   | 'SCAN_FAILED'
   | 'IO_ERROR'
@@ -93,6 +94,7 @@ const exitFor: Record<ErrorCode, ExitCode> = {
   KEY_INVALID: ExitCode.usage,
   KEY_PASSWORD: ExitCode.usage, // the password does not open the key (its own code, so scripts can ask again)
   CONFIG_INVALID: ExitCode.usage,
+  SHARE_UNAVAILABLE: ExitCode.unreachable, // the shared store is missing, hung or lacks the image, and shared-store-fallback=refuse
   SCAN_BLOCKED: ExitCode.blocked,
   SCAN_FAILED: ExitCode.blocked, // a broken advisory database, a failed hook or an unreadable package database never approves
   IO_ERROR: ExitCode.failure,

@@ -28,8 +28,11 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
         lines.push(`${active ? '*' : ' '} slot ${slot}: ${info.image} ${info.manifestDigest} (deployed ${info.created}, runtime ${info.runtimeName})`);
         const set = Object.entries(info.set);
         if (set.length) lines.push(`    set: ${set.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+        if (info.source?.kind === 'share') lines.push(`    from shared store ${info.source.share} (${info.source.rootfs}, read-only)`);
         for (const f of info.hostFiles.files) lines.push(`    host file: ${f.path}`);
       }
+      if (s.share?.holds === false) lines.push(`warning: shared store ${s.share.share} no longer holds ${s.share.rootfs}: the container cannot start again until it is updated (berth update ${s.name})`);
+      if (s.share !== undefined && s.share.holds === undefined) lines.push(`warning: shared store ${s.share.share} did not answer: ${s.share.reason ?? 'unknown'}`);
       if (s.journal.length) lines.push('journal:', ...s.journal.map((l) => `  ${l}`));
       process.stdout.write(`${lines.join('\n')}\n`);
     }, { reads: true }),

@@ -42,6 +42,17 @@ export interface DeploymentInfo {
   hasTmpfiles: boolean;
   /** Host files this deployment installed (from /exports/hostfs). */
   hostFiles: InstalledHostFiles;
+  /**
+   * Where the rootfs comes from when it is not the slot's own checkout: a
+   * shared store (berth.conf shared-store=), mounted read-only; config.json's
+   * root.path names `rootfs` there. Absent: the slot's rootfs/ (from the local store).
+   */
+  source?: { kind: 'share'; share: string; rootfs: string };
+}
+
+/** The rootfs a deployment runs from: its shared store's checkout, or its own rootfs/. */
+export function deploymentRootfs(deployment: string, info: Pick<DeploymentInfo, 'source'>): string {
+  return info.source?.kind === 'share' ? info.source.rootfs : path.join(deployment, 'rootfs');
 }
 
 export const INFO_FILE = 'info.json';

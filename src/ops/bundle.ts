@@ -28,13 +28,12 @@ import { digestOf, encodedOf, verifiedStream, type Digest } from '../image/diges
 import { MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../image/manifest.ts';
 import { dockerName, type DockerReference } from '../image/reference.ts';
 import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
-import { parseStrictJson, type JsonValue } from '../strict-json.ts';
 import { formatReference, parseImageReference } from '../transport/index.ts';
 import type { OciArchiveReference } from '../transport/oci-archive/reference.ts';
 import { resolveImage } from '../transport/resolve.ts';
 import { Store } from '../store/store.ts';
 import type { StoredImage } from '../store/types.ts';
-import { decodeSigstoreSignature, encodeSigstoreSignature } from '../store/images.ts';
+import { decodeSigstoreList, encodeSigstoreList } from '../store/images.ts';
 import { OciArchiveImageSource } from '../transport/oci-archive/oci_archive_src.ts';
 import { TarIndex } from '../transport/tarfile/tar_index.ts';
 import { openImageSource } from '../transport/index.ts';
@@ -54,7 +53,7 @@ export const SIGNATURES_DIR = 'berth/signatures';
 const MAX_SIGNATURES = 64;
 const MAX_SIGNATURE_BYTES = 4 * 1024 * 1024;
 
-/** berth/signatures/HEX/sigstore.json: the image's sigstore signatures, a JSON list (store/images.ts encodeSigstoreSignature). */
+/** berth/signatures/HEX/sigstore.json: the image's sigstore signatures, a JSON list (store/images.ts encodeSigstoreList). */
 const SIGSTORE_FILE = 'sigstore.json';
 const MAX_SIGSTORE_FILE_BYTES = 16 * 1024 * 1024;
 
@@ -89,7 +88,7 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
     const store = await Store.open(ctx.paths.root);
     const out: Entry[] = [];
     for (const name of images) {
-      const { image, reference } = await obtainImage(ctx, store, parseImageReference(name), options, 'missing');
+      const { image, reference } = await obtainImage(ctx, store, parseImageReference(name), options, 'missing', false);
       if (reference.transport !== 'docker') {
         throw new BerthError('USAGE', `${name} is not a registry image`, { hint: 'a bundle records registry names (HOST/REPO:TAG), under which load checks the trust policy' });
       }
@@ -160,7 +159,7 @@ export async function save(ctx: OpContext, images: readonly string[], output: st
       for (const [i, sig] of image.signatures.slice(0, MAX_SIGNATURES).entries()) await put(`${SIGNATURES_DIR}/${hex}/signature-${i + 1}`, sig);
       if (image.signedManifestBytes) await put(`${SIGNATURES_DIR}/${hex}/signed-manifest`, image.signedManifestBytes);
       const sigstore = image.sigstoreSignatures.slice(0, MAX_SIGNATURES);
-      if (sigstore.length > 0) await put(`${SIGNATURES_DIR}/${hex}/${SIGSTORE_FILE}`, Buffer.from(`${JSON.stringify(sigstore.map(encodeSigstoreSignature))}\n`));
+      if (sigstore.length > 0) await put(`${SIGNATURES_DIR}/${hex}/${SIGSTORE_FILE}`, encodeSigstoreList(sigstore));
     }
     pack.finalize();
     await written;
@@ -280,19 +279,10 @@ async function readBundleSigstore(tar: TarIndex, name: string, manifestDigest: D
   const what = `sigstore signatures of ${manifestDigest}`;
   const bytes = await tar.read(name, MAX_SIGSTORE_FILE_BYTES, what);
   if (bytes === undefined) return [];
-  const bad = (why: string) => new BerthError('MANIFEST_INVALID', `${tar.file}: ${what} are invalid: ${why}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
-  let v: JsonValue;
   try {
-    v = parseStrictJson(bytes);
+    return decodeSigstoreList(bytes, MAX_SIGNATURES);
   } catch (e) {
-    throw bad((e as Error).message);
-  }
-  if (!Array.isArray(v)) throw bad('not a JSON list');
-  if (v.length > MAX_SIGNATURES) throw bad(`more than ${MAX_SIGNATURES}`);
-  try {
-    return v.map(decodeSigstoreSignature);
-  } catch (e) {
-    throw bad((e as Error).message);
+    throw new BerthError('MANIFEST_INVALID', `${tar.file}: ${what} are invalid: ${(e as Error).message}`, { hint: 'the bundle is corrupt or tampered with; nothing was loaded' });
   }
 }
 

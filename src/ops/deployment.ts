@@ -25,6 +25,9 @@ import { readInfo, writeInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { Paths } from '../deploy/paths.ts';
 import { installTmpfiles, removeTmpfiles } from '../deploy/tmpfiles.ts';
 import { renderContainer, type Rendered } from '../render/container.ts';
+import type { RuntimeSpec } from '../render/oci-config.ts';
+import { missingInRootfs } from '../share/reader.ts';
+import { BerthError } from '../errors.ts';
 import { readExports } from '../render/exports.ts';
 import type { Readiness } from '../runtime/readiness.ts';
 import type { RuntimeChoice } from '../runtime/runtime.ts';
@@ -73,6 +76,8 @@ export interface DeploySpec {
   autoUpdate?: boolean;
   /** Reuse the UUID of an earlier deployment (updates keep the container's identity). */
   uuid?: string;
+  /** Run from this shared store's read-only checkout instead of checking the image out (ops/share-source.ts). */
+  shared?: { share: string; rootfs: string } | undefined;
 }
 
 export interface Staged {
@@ -88,9 +93,15 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
   const dir = paths.staging(spec.name);
   undo.push(`staging ${dir}`, () => fs.rm(dir, { recursive: true, force: true }));
   await fs.mkdir(dir, { mode: 0o755 });
-  const checkout = await store.checkout(spec.image.manifestDigest, path.join(dir, 'rootfs'));
-  report.step(`Checked out ${checkout.files} files, ${checkout.dirs} directories, ${checkout.links} symlinks`);
-  const exports = await readExports(path.join(dir, 'rootfs'));
+  let rootfs = path.join(dir, 'rootfs');
+  if (spec.shared === undefined) {
+    const checkout = await store.checkout(spec.image.manifestDigest, rootfs);
+    report.step(`Checked out ${checkout.files} files, ${checkout.dirs} directories, ${checkout.links} symlinks`);
+  } else {
+    rootfs = spec.shared.rootfs;
+    report.step(`Running from ${rootfs} (shared store, read-only): nothing checked out`);
+  }
+  const exports = await readExports(rootfs);
   const rendered = await renderContainer({
     name: spec.name,
     destDir: paths.current(spec.name),
@@ -107,6 +118,7 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     ...(spec.uuid === undefined ? {} : { uuid: spec.uuid }),
   });
   for (const w of rendered.warnings) report.warn(w);
+  if (spec.shared !== undefined) rendered.configJson = await rootOnShare(rendered.configJson, spec.shared.rootfs);
   if (rendered.unit !== undefined && rendered.tmpfiles !== undefined) {
     // Directories under /run vanish at reboot; creating them right before the start does
     // not depend on the boot's systemd-tmpfiles-setup having run (or on its ordering).
@@ -138,10 +150,36 @@ export async function stage(ctx: OpContext, store: Store, spec: DeploySpec, undo
     hasUnit: rendered.unit !== undefined,
     hasTmpfiles: rendered.tmpfiles !== undefined,
     hostFiles: { files: [], dirs: [] },
+    ...(spec.shared === undefined ? {} : { source: { kind: 'share' as const, share: spec.shared.share, rootfs: spec.shared.rootfs } }),
   };
   await writeInfo(dir, info);
   crashPoint('deploy.staged');
   return { dir, info, rendered };
+}
+
+/**
+ * config.json for a rootfs on a shared store: root.path is the share's
+ * checkout (absolute), read-only. runc cannot create mount points in a
+ * read-only rootfs, so every mount destination not below an earlier mount
+ * must exist there already; else the share cannot run this image here.
+ */
+async function rootOnShare(configJson: string, rootfs: string): Promise<string> {
+  const spec = JSON.parse(configJson) as RuntimeSpec;
+  spec.root = { path: rootfs, readonly: true };
+  const needed: string[] = [];
+  const seen: string[] = [];
+  for (const m of spec.mounts ?? []) {
+    const dest = path.posix.normalize(`/${m.destination}`);
+    if (!seen.some((d) => d === '/' || dest.startsWith(`${d}/`))) needed.push(dest);
+    seen.push(dest);
+  }
+  const missing = await missingInRootfs(rootfs, [...new Set(needed)]);
+  if (missing.length > 0) {
+    throw new BerthError('SHARE_UNAVAILABLE', `${rootfs} lacks the mount points ${missing.join(', ')} (runc cannot create them in a read-only rootfs)`, {
+      hint: 'the image (or the publisher) must provide those directories or files; meanwhile install without shared-store= in berth.conf',
+    });
+  }
+  return `${JSON.stringify(spec, null, 2)}\n`;
 }
 
 /** Move a staged deployment into `slot` (replacing whatever an older deployment left there). */

@@ -95,7 +95,7 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
   // An explicit runtime is checked before anything is pulled; the image's label only once it is here.
   if (options.runtime !== undefined) await findRuntime(options.runtime);
   const store = await Store.open(paths.root);
-  const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
+  const { image, reference, shared } = await obtainImage(ctx, store, ref, options.pull, options.pullPolicy);
   const choice = chooseRuntime(options.runtime, image.config.config.Labels);
   const runtimeName = choice.name;
   const runtime = await findRuntime(runtimeName);
@@ -112,7 +112,7 @@ export async function installLocked(ctx: OpContext, options: InstallOptions, ref
     const staged = await stage(
       ctx,
       store,
-      { name, ref: reference, image, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, runtimeFrom: choice.from, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
+      { name, ref: reference, image, shared, set: options.set ?? {}, ordering: options.ordering ?? {}, runtimeName, runtime, runtimeFrom: choice.from, ...(options.healthCmd ? { healthCmd: options.healthCmd } : {}), ...(options.ready ? { ready: options.ready } : {}), ...(options.autoUpdate ? { autoUpdate: true } : {}) },
       undo,
       0,
     );

@@ -14,6 +14,7 @@ import { checkTrust } from '../trust/index.ts';
 import { keptSigstoreSource } from '../trust/sigstore-source.ts';
 import type { OpContext } from './context.ts';
 import { pullImage, type PullOptions } from './pull.ts';
+import { obtainFromShare, shareConfig, type FromShare } from './share-source.ts';
 
 /** always: pull every time; missing: use the store when it has the reference; never: store only. */
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -24,8 +25,15 @@ export async function obtainImage(
   ref: ImageReference,
   options: PullOptions,
   policy: PullPolicy = 'missing',
-): Promise<{ image: StoredImage; reference: ImageReference }> {
+  /** Consult the host's shared store (berth.conf shared-store=) first; save needs the layers, so it does not. */
+  useShare = true,
+): Promise<{ image: StoredImage; reference: ImageReference; shared?: FromShare['shared'] }> {
   const remote = ref.transport === 'docker';
+  const share = useShare && remote ? shareConfig() : undefined;
+  if (share !== undefined && ref.transport === 'docker') {
+    const fromShare = await obtainFromShare(ctx, share, ref, options);
+    if (fromShare !== undefined) return { image: fromShare.image, reference: ref, shared: fromShare.shared };
+  }
   if (policy === 'never' || (policy === 'missing' && remote)) {
     const digest = await store.resolveReference(formatReference(ref));
     const stored = digest === undefined ? undefined : await store.getImage(digest);

@@ -31,6 +31,7 @@ import { isJsonObject, parseStrictJson } from '../strict-json.ts';
 import { encodeDecision, encodeImageEntry, readDecision, readImageEntry } from '../share/decision.ts';
 import { SHARE_FORMAT, SHARE_VERSION, ShareLayout, type Decision, type ImageEntry } from '../share/layout.ts';
 import { Store } from '../store/store.ts';
+import { encodeSigstoreList } from '../store/images.ts';
 import { parseImageReference } from '../transport/index.ts';
 import type { OpContext } from './context.ts';
 import { locked } from './locked.ts';
@@ -144,6 +145,8 @@ async function publishLocked(ctx: OpContext, layout: ShareLayout, ref: DockerRef
     if (stored === undefined) throw new BerthError('STORE_CORRUPT', `image ${digest} vanished from ${store.dir}`, { hint: 'run the publish again' });
     await fs.writeFile(path.join(staged, 'manifest.json'), stored.manifestBytes, { mode: 0o644 });
     await fs.writeFile(path.join(staged, 'config.json'), stored.configBytes, { mode: 0o644 });
+    // The sigstore signatures pulled with the image travel with it (hosts re-check them under their own policy).
+    if (stored.sigstoreSignatures.length > 0) await fs.writeFile(path.join(staged, 'sigstore.json'), encodeSigstoreList(stored.sigstoreSignatures), { mode: 0o644 });
     const entry: ImageEntry = { reference, digest, published: new Date().toISOString(), size: stored.size };
     await fs.writeFile(path.join(staged, 'image.json'), encodeImageEntry(entry), { mode: 0o644 });
     const s0 = Date.now();

@@ -2,6 +2,7 @@
 import { BerthError } from '../errors.ts';
 import { checkName } from '../deploy/paths.ts';
 import type { DeploymentInfo } from '../deploy/info.ts';
+import type { Digest } from '../image/digest.ts';
 import { journalTail } from '../systemd/journal.ts';
 import type { UnitState } from '../systemd/manager.ts';
 import { withSystemd } from '../systemd/session.ts';
@@ -16,6 +17,12 @@ export interface ContainerStatus {
   /** The live slot's runtime: runc, crun, a path, or systemd (no OCI runtime), who chose it, and what the systemd backend does differently. */
   runtime: { name: string; from: string; notes: string[] } | undefined;
   journal: string[];
+  /**
+   * The live slot runs from a shared store: whether the share still holds its
+   * image (retention may remove it), asked with a bounded probe (a hung share
+   * never hangs status); `holds` is absent when the share did not answer.
+   */
+  share?: { share: string; rootfs: string; holds?: boolean; reason?: string };
 }
 
 export async function status(ctx: OpContext, name: string): Promise<ContainerStatus> {
@@ -43,7 +50,13 @@ export async function status(ctx: OpContext, name: string): Promise<ContainerSta
     if ((e as { code?: string }).code !== 'NO_SYSTEM_BUS') throw e;
     return undefined;
   });
-  const live = slots.find((s) => s.active)?.info;
+  const live = slots.find((sl) => sl.active)?.info;
   const runtime = live === undefined ? undefined : { name: live.runtimeName, from: live.runtimeFrom ?? 'default', notes: live.runtimeNotes ?? [] };
-  return { name, activeSlot, unit, slots, runtime, journal: await journalTail(unitName, 10) };
+  let share: ContainerStatus['share'];
+  if (live?.source?.kind === 'share') {
+    const { shareHolds } = await import('../share/reader.ts');
+    const r = await shareHolds(live.source.share, live.manifestDigest as Digest);
+    share = { share: live.source.share, rootfs: live.source.rootfs, ...('holds' in r ? { holds: r.holds } : { reason: r.unknown }) };
+  }
+  return { name, activeSlot, unit, slots, runtime, journal: await journalTail(unitName, 10), ...(share === undefined ? {} : { share }) };
 }

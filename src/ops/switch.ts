@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { crashPoint } from '../crashpoint.ts';
 import { BerthError } from '../errors.ts';
 import { ifExists } from '../fsutil.ts';
-import { readInfo, type DeploymentInfo } from '../deploy/info.ts';
+import { deploymentRootfs, readInfo, type DeploymentInfo } from '../deploy/info.ts';
 import type { IntentLog } from '../deploy/intent.ts';
 import { readExports } from '../render/exports.ts';
 import type { Rendered } from '../render/container.ts';
@@ -33,7 +33,7 @@ export async function loadSlot(ctx: OpContext, name: string, slot: 0 | 1): Promi
   const info = await readInfo(dir);
   if (!info) throw new BerthError('NOT_INSTALLED', `slot ${slot} of ${name} holds no deployment`, { hint: `berth status ${name} shows both slots` });
   const optional = (file: string) => ifExists(fs.readFile(path.join(dir, file), 'utf8'));
-  const exports = await readExports(path.join(dir, 'rootfs'));
+  const exports = await readExports(deploymentRootfs(dir, info));
   const hostfs = planHostFiles({
     entries: exports.hostfs,
     renameFiles: exports.manifest?.renameFiles ?? {},

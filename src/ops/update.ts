@@ -79,7 +79,7 @@ export async function prepareUpdate(ctx: OpContext, store: Store, name: string, 
     throw new BerthError('NOT_INSTALLED', `container ${name} is not installed`, { hint: 'berth list shows what is installed; berth install adds it' });
   }
   const ref = parseImageReference(options.rebase ?? info.image);
-  const { image, reference } = await obtainImage(ctx, store, ref, options.pull, options.noPull ? 'never' : 'always');
+  const { image, reference, shared } = await obtainImage(ctx, store, ref, options.pull, options.noPull ? 'never' : 'always');
   const set = { ...info.set, ...(options.set ?? {}) };
   const healthCmd = options.healthCmd ?? info.healthCmd;
   const ready = options.ready === undefined ? info.ready : (options.ready ?? undefined);
@@ -95,6 +95,7 @@ export async function prepareUpdate(ctx: OpContext, store: Store, name: string, 
     name,
     ref: reference,
     image,
+    shared,
     set,
     ordering: info.ordering,
     runtimeName,

@@ -23,7 +23,10 @@ function corrupt(file: string, why: string): BerthError {
 
 async function readObject(file: string): Promise<JsonObject | undefined> {
   const bytes = await ifExists(readFile(file));
-  if (bytes === undefined) return undefined;
+  return bytes === undefined ? undefined : parseObject(bytes, file);
+}
+
+function parseObject(bytes: Buffer, file: string): JsonObject {
   if (bytes.length > MAX_RECORD_BYTES) throw corrupt(file, `larger than ${MAX_RECORD_BYTES} bytes`);
   let v;
   try {
@@ -84,8 +87,13 @@ export function encodeImageEntry(e: ImageEntry): string {
 
 /** images/ALG-HEX/image.json, or undefined when the image is not there. */
 export async function readImageEntry(file: string): Promise<ImageEntry | undefined> {
-  const o = await readObject(file);
-  if (o === undefined) return undefined;
+  const bytes = await ifExists(readFile(file));
+  return bytes === undefined ? undefined : parseImageEntry(bytes, file);
+}
+
+/** image.json's bytes (read by a host's bounded probe, share/reader.ts), parsed strictly; `file` names it in errors. */
+export function parseImageEntry(bytes: Buffer, file: string): ImageEntry {
+  const o = parseObject(bytes, file);
   const bad = unexpectedMembers(o, ['reference', 'digest', 'published', 'size']);
   if (bad !== undefined) throw corrupt(file, bad);
   const size = o['size'];

@@ -12,6 +12,8 @@
  *       manifest.json, config.json        the image's bytes as pulled (digest-verified by the publisher)
  *       image.json                        ImageEntry below
  *       sbom.cdx.json, scan.json          the scan's SBOM (CycloneDX) and report (src/scan/types.ts)
+ *       sigstore.json                     the image's sigstore signatures as pulled (store/images.ts
+ *                                         encodeSigstoreList), if any; untrusted, re-checked by hosts
  *   SHARE/refs/REGISTRY/REPO/TAG        a small text file "ALG:HEX\n": the newest APPROVED digest of that tag
  *   SHARE/sigstore/                     a look-aside store (containers-registries.d(5) layout,
  *                                         REPO@ALG=HEX/signature-N): the publisher's approval signatures

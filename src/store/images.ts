@@ -23,6 +23,7 @@ import { BerthError, errnoCode } from '../errors.ts';
 import { digestOf, encodedOf, algorithmOf, parseDigest, type Digest } from '../image/digest.ts';
 import { parseImageConfig, parseManifest, type ImageConfig, type ImageManifest } from '../image/manifest.ts';
 import { writeFileAtomic } from '../fsutil.ts';
+import { parseStrictJson } from '../strict-json.ts';
 import type { UntrustedSigstoreSignature } from '../image/sigstore.ts';
 import type { StoredImage } from './types.ts';
 
@@ -118,6 +119,23 @@ export function decodeSigstoreSignature(v: unknown): UntrustedSigstoreSignature 
   if (chain !== undefined) out.chain = chain;
   if (rekorBundle !== undefined) out.rekorBundle = rekorBundle;
   return out;
+}
+
+/**
+ * A sigstore.json file (a bundle's, a shared store image's): a JSON list of
+ * at most `max` encoded signatures, parsed strictly. Throws an Error naming
+ * the problem; the caller says whose file it was.
+ */
+export function decodeSigstoreList(untrustedBytes: Buffer, max: number): UntrustedSigstoreSignature[] {
+  const v = parseStrictJson(untrustedBytes);
+  if (!Array.isArray(v)) throw new Error('not a JSON list');
+  if (v.length > max) throw new Error(`more than ${max}`);
+  return v.map(decodeSigstoreSignature);
+}
+
+/** sigstore.json's bytes for `signatures` (decodeSigstoreList reads them). */
+export function encodeSigstoreList(signatures: readonly UntrustedSigstoreSignature[]): Buffer {
+  return Buffer.from(`${JSON.stringify(signatures.map(encodeSigstoreSignature))}\n`);
 }
 
 /** Whether two sigstore signatures are the same (to keep each once). */

@@ -67,7 +67,7 @@ export interface TestRegistryOptions {
   auth?: { user: string; password: string };
   /** Serve HTTPS with this certificate and key (PEM files); with `clientCa`, require a client certificate it signed. */
   tls?: { cert: string; key: string; clientCa?: string };
-  /** Write an access log line per request into registry.log (see requests()). */
+  /** Write an access log line per request (combined format, with the User-Agent) into registry.log (see requests() and log()). */
   accessLog?: boolean;
   /**
    * notifications.endpoints: the registry POSTs its events (push, pull) to
@@ -226,6 +226,11 @@ export class TestRegistry {
       if (m) out.push(`${m[1]} ${m[2]} ${m[3]}`);
     }
     return out;
+  }
+
+  /** registry.log as it is now (with accessLog: one line per request). */
+  async log(): Promise<string> {
+    return this.#log();
   }
 
   async #log(): Promise<string> {

@@ -54,6 +54,20 @@ describe('packaging/wrapper.sh', () => {
     assert.deepEqual((await berth({ BERTH_ROOT: '/mine', BERTH_MIN_RATE: '0' })).slice(0, 2), ['root=/mine', 'rate=0']);
   });
 
+  it('passes shared-store and shared-store-fallback; the environment (even an empty share) wins', async () => {
+    const shareNode = '#!/bin/sh\nprintf "share=%s\\nfallback=%s\\n" "${BERTH_SHARED_STORE-unset}" "${BERTH_SHARED_STORE_FALLBACK-unset}"\n';
+    const node = path.join(dir, 'node');
+    const saved = await readFile(node, 'utf8');
+    await writeFile(node, shareNode);
+    try {
+      await writeFile(conf, 'shared-store=/srv/share\nshared-store-fallback=refuse\n');
+      assert.deepEqual(await berth({}), ['share=/srv/share', 'fallback=refuse']);
+      assert.deepEqual(await berth({ BERTH_SHARED_STORE: '', BERTH_SHARED_STORE_FALLBACK: 'pull' }), ['share=', 'fallback=pull']);
+    } finally {
+      await writeFile(node, saved);
+    }
+  });
+
   it('sets nothing when the file is absent or says nothing', async () => {
     await writeFile(conf, '#min-rate=1024/60\n');
     assert.deepEqual((await berth({})).slice(0, 2), ['root=unset', 'rate=unset']);
