@@ -33,6 +33,7 @@ import { berthArgv } from './berth-argv.ts';
 import { buildBigImage, LONG_RUNNING_CMD, type BigImage } from './big-image.ts';
 import { containers, describeSharing, type ContainersResult } from './containers.ts';
 import { describeRuntimes, runtimeBackends } from './runtimes.ts';
+import { describeScan, scanCosts, type ScanResult } from './scan.ts';
 import { describeShare, shareVsPull, type ShareResult } from './share.ts';
 import { installToActive } from './install.ts';
 import { cachesDroppable, median, medianSample, output, sum, timed, tryOutput, type Sample } from './measure.ts';
@@ -45,6 +46,8 @@ const BUSYBOX = '/bin/busybox';
 /** A file of the image that nothing reads before the page cache check. */
 const PROBE_FILE = 'usr/lib/pkg0/f0.so';
 const FAKE_CONTAINERS = 50;
+/** Synthetic OSV advisories for section 8's whole scan. */
+const SCAN_ADVISORIES = 20_000;
 
 const { values: opts } = parseArgs({
   options: {
@@ -309,15 +312,17 @@ async function main(): Promise<void> {
   const sigs = await signatureTimings(path.join(work, 'sigs'));
   const stages = await stageCosts(big);
   const share = opts['skip-share'] ? undefined : await shareSection(berth, big, cold);
+  // 8. berth scan's inventory vs dpkg-query, and a whole scan: in process, this machine's dpkg database.
+  const scan = await scanCosts({ rootfs: '/', advisories: SCAN_ADVISORIES, runs: Math.max(RUNS, 5), work: path.join(work, 'scan'), log });
 
   machine.load = `${machine.load} at the start, ${os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')} at the end`;
-  const table = renderTable(many);
+  const table = renderTable(many, scan);
   process.stdout.write(`\n${table}\n\n${renderStages(stages)}\n\n${renderVerdicts(sigs)}\n`);
   if (!opts['no-doc']) {
-    const doc = renderDoc({ machine, cold, berth, baseline, big, compressed, table, sigs, stages, many, share });
+    const doc = renderDoc({ machine, cold, berth, baseline, big, compressed, table, sigs, stages, many, share, scan });
     writeFileSync(path.join(REPO, 'docs/performance.md'), doc);
     log('wrote docs/performance.md');
   }
@@ -566,7 +571,7 @@ function runsText(xs: readonly Sample[]): string {
   return walls.length > 6 ? `${walls.length} runs, ${s2(Math.min(...walls))}–${s2(Math.max(...walls))}` : walls.map(s2).join(', ');
 }
 
-function renderTable(many: ContainersResult): string {
+function renderTable(many: ContainersResult, scan: ScanResult): string {
   const lines = ['| | what | median s | runs (s) | user + sys CPU s | peak RSS MiB | |', '|---|---|---:|---|---:|---:|---|'];
   let group = '';
   const rowLine = (r: Row) => {
@@ -584,6 +589,9 @@ function renderTable(many: ContainersResult): string {
   lines.push(`| | berth's whole root (the store + ${many.count} containers) / ${many.count} extracted copies | | ${MiB(d.root)} MiB / ${MiB(many.count * d.extracted)} MiB | | | |`);
   lines.push(...runtimeNotes);
   shareRows.forEach(rowLine);
+  for (const [i, r] of describeScan(scan).entries()) {
+    lines.push(`| ${i === 0 ? '8. scan: inventory' : ''} | ${r.what} | ${(median(r.ms) / 1000).toFixed(3)} | ${r.ms.length} runs, ${Math.min(...r.ms).toFixed(0)}–${Math.max(...r.ms).toFixed(0)} ms | | | ${r.note}; warm cache |`);
+  }
   return lines.join('\n');
 }
 
@@ -616,6 +624,7 @@ interface DocInput {
   stages: StageCost[];
   many: ContainersResult;
   share: ShareResult | undefined;
+  scan: ScanResult;
 }
 
 /** What section 7 measures, for the list under Results. */
@@ -686,6 +695,7 @@ What each row does:
 - **install to active**, inside a systemd test host (test/harness/test-host.ts: systemd as PID 1 of private namespaces, runc), the unit removed again after each run: **berth install** is \`node bin/berth.js --root NEW --quiet install --policy P --tls-verify=false --name bench-berth docker://…/bench/big:1\` until it returns, which is when systemd's start job has finished and the unit is active (checked): pull as above, checkout, config.json and unit rendered, unit enabled, daemon-reload, start, with the container's process running. Against it, what an operator does without berth: \`skopeo copy\` to an OCI layout, \`umoci unpack\` to a bundle, the two edits to umoci's config.json that a detached runc under systemd needs (\`process.terminal=false\`, \`linux.cgroupsPath\` below the service) with \`jq\`, then a unit like berth's (Type=forking, \`runc run --detach --pid-file … --bundle …\`, Delegate=yes, \`runc delete --force\` before and after) written, \`systemctl daemon-reload\`, \`systemctl start\` until active (checked). Peak RSS and CPU are those of the commands run (not of systemd or runc, the same for both).
 - **${x.many.count} containers**: c01…c${String(x.many.count).padStart(2, '0')} installed with \`berth install\` into one root in the test host (the first pulls; the others only check out, render and start: the one-more-container row of section 3) and all running at once; \`du -sx\` of all their deployments (du counts a hard-linked inode once) against \`du -sx\` of the first: what each further container costs is its directories, directory entries, config.json, info.json, no file data and no file inodes.
 ${x.share ? shareBullet(x.share) : '- **7. shared store vs pull**: left out of this run (`--skip-share`).'}
+- **8. scan: inventory** (bench/scan.ts), in the bench's own process after one warm-up call each (warm cache, so the CPU and memory columns stay empty): berth's package inventory of this machine's root (\`readInventory('/')\`, the dpkg status database and the others berth reads, as it reads an image's rootfs) against \`dpkg-query --admindir=/var/lib/dpkg -W\` listing the same ${x.scan.packages} packages (a process: its start-up counts), and a whole \`scanRootfs('/')\` (inventory, matching against a synthetic OSV database of ${x.scan.advisories.toLocaleString('en')} Debian advisories, one in ten naming an installed source package, and the SBOM).
 
 ## ${x.many.count} containers of one image: memory and page cache
 
