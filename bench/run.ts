@@ -4,16 +4,19 @@
  * docs/performance.md. Not a test (npm test never runs it). Needs root
  * (drop_caches, ostree bare repositories, chown, a systemd test host),
  * skopeo, umoci, ostree, docker-registry, GNU time, systemd, runc, jq and a
- * static busybox (busybox-static) at /bin/busybox; uses hyperfine, pigz and
- * fincore when present.
+ * static busybox (busybox-static) at /bin/busybox, GlusterFS (section 7,
+ * unless --skip-share); uses hyperfine, pigz and fincore when present.
  *
- *   node --import tsx bench/run.ts [--runs N] [--containers N] [--baseline GIT-REF] [--use-dist] [--no-doc]
+ *   node --import tsx bench/run.ts [--runs N] [--containers N] [--baseline GIT-REF] [--use-dist] [--no-doc] [--skip-share]
  *
  * --runs N          runs per measurement (default 3; the median is reported)
  * --containers N    containers of the image installed and run at once (default 20)
  * --baseline REF    also pull with berth as of REF (built from `git archive`), for before/after
  * --use-dist        run the repo's dist/ (npm run build) instead of a private build of src/
  * --no-doc          print the table only; leave docs/performance.md alone
+ * --skip-share      leave out section 7 (install from a GlusterFS shared store vs
+ *                   pull, bench/share.ts: a volume, a registry and a host of its
+ *                   own, a few minutes; needs glusterfs-server/-client)
  *
  * Everything it creates (one temp dir, a registry, a systemd test host, a
  * few processes) is removed at the end, also on failure or Ctrl-C.
@@ -30,6 +33,8 @@ import { berthArgv } from './berth-argv.ts';
 import { buildBigImage, LONG_RUNNING_CMD, type BigImage } from './big-image.ts';
 import { containers, describeSharing, type ContainersResult } from './containers.ts';
 import { describeRuntimes, runtimeBackends } from './runtimes.ts';
+import { describeScan, scanCosts, type ScanResult } from './scan.ts';
+import { describeShare, shareVsPull, type ShareResult } from './share.ts';
 import { installToActive } from './install.ts';
 import { cachesDroppable, median, medianSample, output, sum, timed, tryOutput, type Sample } from './measure.ts';
 import { signatureTimings, type SignatureTiming } from './signatures.ts';
@@ -41,6 +46,8 @@ const BUSYBOX = '/bin/busybox';
 /** A file of the image that nothing reads before the page cache check. */
 const PROBE_FILE = 'usr/lib/pkg0/f0.so';
 const FAKE_CONTAINERS = 50;
+/** Synthetic OSV advisories for section 8's whole scan. */
+const SCAN_ADVISORIES = 20_000;
 
 const { values: opts } = parseArgs({
   options: {
@@ -49,6 +56,7 @@ const { values: opts } = parseArgs({
     baseline: { type: 'string' },
     'use-dist': { type: 'boolean', default: false },
     'no-doc': { type: 'boolean', default: false },
+    'skip-share': { type: 'boolean', default: false },
   },
 });
 const RUNS = Math.max(1, Number(opts.runs));
@@ -221,6 +229,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Rows of section 7 (bench/share.ts), rendered after sections 4-6. */
+const shareRows: Row[] = [];
 /** Memory rows of section 6 (bench/runtimes.ts): text, not timed samples. */
 const runtimeNotes: string[] = [];
 function addRow(group: string, what: string, samples: Sample[], note?: string): Row {
@@ -301,15 +311,18 @@ async function main(): Promise<void> {
   log('signature verification (200 rounds per key type)');
   const sigs = await signatureTimings(path.join(work, 'sigs'));
   const stages = await stageCosts(big);
+  const share = opts['skip-share'] ? undefined : await shareSection(berth, big, cold);
+  // 8. berth scan's inventory vs dpkg-query, and a whole scan: in process, this machine's dpkg database.
+  const scan = await scanCosts({ rootfs: '/', advisories: SCAN_ADVISORIES, runs: Math.max(RUNS, 5), work: path.join(work, 'scan'), log });
 
   machine.load = `${machine.load} at the start, ${os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')} at the end`;
-  const table = renderTable(many);
+  const table = renderTable(many, scan);
   process.stdout.write(`\n${table}\n\n${renderStages(stages)}\n\n${renderVerdicts(sigs)}\n`);
   if (!opts['no-doc']) {
-    const doc = renderDoc({ machine, cold, berth, baseline, big, compressed, table, sigs, stages, many });
+    const doc = renderDoc({ machine, cold, berth, baseline, big, compressed, table, sigs, stages, many, share, scan });
     writeFileSync(path.join(REPO, 'docs/performance.md'), doc);
     log('wrote docs/performance.md');
   }
@@ -435,6 +448,16 @@ async function installs(h: TestHost, berth: BerthBuild, ref: string, p: Pulls, c
   return many;
 }
 
+/** 7. install from a shared store (GlusterFS) vs pull: bench/share.ts, with a volume, registry and test host of its own. */
+async function shareSection(berth: BerthBuild, big: BigImage, cold: boolean): Promise<ShareResult> {
+  const r = await shareVsPull({ work: path.join(work!, 'share'), berthBin: berth.bin, image: big, runs: RUNS, cold, log });
+  for (const row of describeShare(r)) shareRows.push({ group: '7. install: shared store vs pull', what: row.what, samples: row.samples, note: row.note });
+  const sh = medianSample(shareRows[0]!.samples).wall;
+  const pl = medianSample(shareRows[1]!.samples).wall;
+  log(`share: from the share ${s2(sh)} s, by pull ${s2(pl)} s (load average at the installs: median ${s2(median(r.loads))})`);
+  return r;
+}
+
 interface Hyperfine {
   mean: number;
   median: number;
@@ -548,14 +571,15 @@ function runsText(xs: readonly Sample[]): string {
   return walls.length > 6 ? `${walls.length} runs, ${s2(Math.min(...walls))}–${s2(Math.max(...walls))}` : walls.map(s2).join(', ');
 }
 
-function renderTable(many: ContainersResult): string {
+function renderTable(many: ContainersResult, scan: ScanResult): string {
   const lines = ['| | what | median s | runs (s) | user + sys CPU s | peak RSS MiB | |', '|---|---|---:|---|---:|---:|---|'];
   let group = '';
-  for (const r of rows) {
+  const rowLine = (r: Row) => {
     const m = med(r);
     lines.push(`| ${r.group === group ? '' : r.group} | ${r.what} | ${s2(m.wall)} | ${runsText(r.samples)} | ${s2(m.user)} + ${s2(m.sys)} | ${mb(Math.max(...r.samples.map((x) => x.rssKb)))} | ${r.note ?? ''} |`);
     group = r.group;
-  }
+  };
+  rows.forEach(rowLine);
   for (const s of startupRows) lines.push(`| ${s === startupRows[0] ? '4. CLI start-up' : ''} | ${s.what} | ${(s.h.median / 1000).toFixed(3)} | ${s.h.runs} runs, mean ${s.h.mean.toFixed(0)} ms, ${s.h.min.toFixed(0)}–${s.h.max.toFixed(0)} ms | | | ${s.note} |`);
   const d = many.disk;
   lines.push(
@@ -564,6 +588,10 @@ function renderTable(many: ContainersResult): string {
   lines.push(`| | one extracted copy (\`tar -xzf\`) / the berth store | | ${MiB(d.extracted)} MiB / ${MiB(d.store)} MiB | | | |`);
   lines.push(`| | berth's whole root (the store + ${many.count} containers) / ${many.count} extracted copies | | ${MiB(d.root)} MiB / ${MiB(many.count * d.extracted)} MiB | | | |`);
   lines.push(...runtimeNotes);
+  shareRows.forEach(rowLine);
+  for (const [i, r] of describeScan(scan).entries()) {
+    lines.push(`| ${i === 0 ? '8. scan: inventory' : ''} | ${r.what} | ${(median(r.ms) / 1000).toFixed(3)} | ${r.ms.length} runs, ${Math.min(...r.ms).toFixed(0)}–${Math.max(...r.ms).toFixed(0)} ms | | | ${r.note}; warm cache |`);
+  }
   return lines.join('\n');
 }
 
@@ -595,6 +623,13 @@ interface DocInput {
   sigs: SignatureTiming[];
   stages: StageCost[];
   many: ContainersResult;
+  share: ShareResult | undefined;
+  scan: ScanResult;
+}
+
+/** What section 7 measures, for the list under Results. */
+function shareBullet(r: ShareResult): string {
+  return `- **7. install: shared store vs pull** (bench/share.ts), in a test host of its own booted after the mount: a one-brick GlusterFS volume on 127.0.1.1 (test/harness/gluster.ts), mounted read-write for the publisher and read-only for the host, and a registry of its own with an access log. \`berth publish add --share RW docker://…/big:1\` puts the image into the shared store once (not timed); then each round installs it with \`berth --root NEW install --policy P --tls-verify=false --name big docker://…/big:1\` until active, once with \`BERTH_SHARED_STORE\` set to the read-only mount (the host uses the image's exploded checkout on the share instead of pulling its layers) and once without (a pull, as in section 3), uninstalling after each. Beside time, CPU and peak RSS: the bytes the host fetched from the registry (the sizes of the blob GETs answered 200 in the access log during the install) and how much its disk grew (du of the fresh root, the host's /etc and /var overlay and its unit directory), medians of ${r.runs} runs; load average (1 min) at the installs: median ${s2(median(r.loads))}, max ${s2(Math.max(...r.loads))}.`;
 }
 
 function renderDoc(x: DocInput): string {
@@ -633,7 +668,7 @@ ${renderVerdicts(x.sigs)}
     .map(([k, v]) => `${k}: ${v}`)
     .join('; ')} |
 
-The page cache was ${x.cold ? '**dropped** (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every timed run of sections 1, 2 and 3 (cold), except umoci and the unit start, which read what skopeo and umoci have just written, and the installs of section 5' : '**not** dropped (not permitted here): every run is warm'}. CLI start-up runs are warm.
+The page cache was ${x.cold ? '**dropped** (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every timed run of sections 1, 2 and 3 (cold)' + (x.share ? ' and of section 7' : '') + ', except umoci and the unit start, which read what skopeo and umoci have just written, and the installs of section 5' : '**not** dropped (not permitted here): every run is warm'}. CLI start-up runs are warm.
 berth runs compiled (${x.berth.label === 'berth' ? 'a private `tsc -p tsconfig.build.json` of the working tree, exactly what `npm run build` makes, run through bin/berth.js' : 'the repository\'s dist/'}); no \`BERTH_FROM_SOURCE\`.
 
 ## The image
@@ -659,6 +694,8 @@ What each row does:
 - **checkout**: \`Store.checkout(digest, target)\` in a child node process (bench/run.ts writes the 10-line script; node start-up included) vs \`ostree checkout --repo=R -H big TARGET\` vs \`cp -al TREE TARGET\`.
 - **install to active**, inside a systemd test host (test/harness/test-host.ts: systemd as PID 1 of private namespaces, runc), the unit removed again after each run: **berth install** is \`node bin/berth.js --root NEW --quiet install --policy P --tls-verify=false --name bench-berth docker://…/bench/big:1\` until it returns, which is when systemd's start job has finished and the unit is active (checked): pull as above, checkout, config.json and unit rendered, unit enabled, daemon-reload, start, with the container's process running. Against it, what an operator does without berth: \`skopeo copy\` to an OCI layout, \`umoci unpack\` to a bundle, the two edits to umoci's config.json that a detached runc under systemd needs (\`process.terminal=false\`, \`linux.cgroupsPath\` below the service) with \`jq\`, then a unit like berth's (Type=forking, \`runc run --detach --pid-file … --bundle …\`, Delegate=yes, \`runc delete --force\` before and after) written, \`systemctl daemon-reload\`, \`systemctl start\` until active (checked). Peak RSS and CPU are those of the commands run (not of systemd or runc, the same for both).
 - **${x.many.count} containers**: c01…c${String(x.many.count).padStart(2, '0')} installed with \`berth install\` into one root in the test host (the first pulls; the others only check out, render and start: the one-more-container row of section 3) and all running at once; \`du -sx\` of all their deployments (du counts a hard-linked inode once) against \`du -sx\` of the first: what each further container costs is its directories, directory entries, config.json, info.json, no file data and no file inodes.
+${x.share ? shareBullet(x.share) : '- **7. shared store vs pull**: left out of this run (`--skip-share`).'}
+- **8. scan: inventory** (bench/scan.ts), in the bench's own process after one warm-up call each (warm cache, so the CPU and memory columns stay empty): berth's package inventory of this machine's root (\`readInventory('/')\`, the dpkg status database and the others berth reads, as it reads an image's rootfs) against \`dpkg-query --admindir=/var/lib/dpkg -W\` listing the same ${x.scan.packages} packages (a process: its start-up counts), and a whole \`scanRootfs('/')\` (inventory, matching against a synthetic OSV database of ${x.scan.advisories.toLocaleString('en')} Debian advisories, one in ten naming an installed source package, and the SBOM).
 
 ## ${x.many.count} containers of one image: memory and page cache
 
@@ -800,6 +837,8 @@ each round runs every tool and medians are reported.
 npm run bench                          # writes docs/performance.md (this run: ${((Date.now() - started) / 60000).toFixed(0)} min, ${RUNS} runs each${x.baseline ? ', with --baseline' : ''})
 npm run bench -- --runs 5              # more runs per figure
 npm run bench -- --runs 1 --containers 5   # a quick check that everything runs
+npm run bench -- --skip-share          # without section 7 (GlusterFS shared store vs pull)
+npm run bench:share -- --runs 1        # section 7 alone, with a 2,000-file random image
 npm run bench -- --baseline 1290256    # also measure berth as of that commit
 \`\`\`
 `;
