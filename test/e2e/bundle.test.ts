@@ -10,7 +10,7 @@
  * registers them yet.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { sign } from '../../src/ops/sign.ts';
 import { GpgHome } from '../fixtures/gpg.ts';
 import { buildImage, pushImage, type BuiltImage } from '../fixtures/oci-image.ts';
 import { TestRegistry } from '../harness/registry.ts';
+import { runCommand, type CommandRun } from '../harness/util.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const RUNNER = `
@@ -36,25 +37,12 @@ await globalOptions(yargs(process.argv.slice(1))).parserConfiguration({ 'dot-not
   .command(pullCommand).command(imagesCommand).command(saveCommand).command(loadCommand).strict().parseAsync();
 `;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
+
+function berth(args: string[]): Promise<CommandRun> {
+  return runCommand(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', RUNNER, ...args], 120_000, REPO);
 }
 
-function berth(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', RUNNER, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
-
-function skopeo(args: string[]): Promise<Run> {
+function skopeo(args: string[]): Promise<CommandRun> {
   return new Promise((resolve) => {
     execFile('skopeo', args, { timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }));
   });

@@ -30,10 +30,10 @@ export interface CommandRun {
   stderr: string;
 }
 
-/** Run `cmd` to its end whatever its exit status, collecting its output; SIGKILLed after `timeoutMs`. */
-export function runCommand(cmd: string, args: string[], timeoutMs = 300_000): Promise<CommandRun> {
+/** Run `cmd` (in `cwd`, default ours) to its end whatever its exit status, collecting its output; SIGKILLed after `timeoutMs`. */
+export function runCommand(cmd: string, args: string[], timeoutMs = 300_000, cwd?: string): Promise<CommandRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL', ...(cwd === undefined ? {} : { cwd }) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
